@@ -1,0 +1,92 @@
+"""Errors users can act on, and atomic file writing (nothing half-written is ever consumed)."""
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class DarsError(Exception):
+    """Bad input or configuration: the message names the file or key and what to do."""
+
+
+@contextlib.contextmanager
+def atomic_path(final, suffix=""):
+    """Yield a temporary path beside `final`; rename it onto `final` only on success."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + suffix, dir=final.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(final):
+    """Yield a temporary directory beside `final`; it replaces `final` only on success."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_json(path, obj):
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path):
+    path = Path(path)
+    if not path.is_file():
+        raise DarsError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DarsError(f"{path}: not valid JSON ({e})") from e
+
+
+def write_text_lines(path, lines):
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{line}\n" for line in lines))
+
+
+def read_image(path) -> np.ndarray:
+    """RGB uint8 image; a clear error if missing or unreadable."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DarsError(f"{path}: image missing or unreadable")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_label(path) -> np.ndarray:
+    """Single-channel uint8 label map; a clear error if missing or not single-channel."""
+    lab = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if lab is None:
+        raise DarsError(f"{path}: label map missing or unreadable")
+    if lab.ndim != 2 or lab.dtype != np.uint8:
+        raise DarsError(f"{path}: expected a single-channel 8-bit label PNG, got shape {lab.shape} {lab.dtype}")
+    return lab
+
+
+def write_png(path, array: np.ndarray, rgb=False):
+    """Write a PNG atomically (RGB arrays are converted to OpenCV's BGR order)."""
+    if rgb:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    with atomic_path(path, suffix=".png") as tmp:
+        if not cv2.imwrite(str(tmp), array):
+            raise DarsError(f"{path}: could not write PNG")

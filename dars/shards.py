@@ -1,0 +1,114 @@
+"""Teacher output shards: per pixel, the predicted class and its float16 confidence.
+
+A shard is a directory holding
+  index.json   {"format": "dars-shard/1", "num_classes": C, "images": [
+                  {"id": ..., "image": ..., "label": ... or null, "height": H, "width": W,
+                   "offset": pixel offset into the flat arrays}, ...]}
+  pred.u8      uint8 argmax class of every pixel, images concatenated row-major
+  conf.f16     little-endian float16 max softmax probability of every pixel, same order
+
+Every pseudo-labeler (ST, CBST, DARS) needs exactly (argmax, float16 max probability) per
+pixel at label resolution, so the shard stores those and nothing else: 3 bytes per pixel
+(6.3 MB for a 1024x2048 image instead of 80 MB of full logits), and labels computed from a
+shard are identical to those computed from full-resolution logits. The cost: a shard cannot
+be re-softmaxed at another precision (the fp32-confidence ablation needs a new inference).
+"""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .io import DarsError, atomic_dir
+
+FORMAT = "dars-shard/1"
+
+
+class ShardWriter:
+    """Append images to a shard; the directory appears atomically on close()."""
+
+    def __init__(self, path, num_classes):
+        self.path = Path(path)
+        self.num_classes = num_classes
+        self._ctx = atomic_dir(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._pred = open(self._tmp / "pred.u8", "wb")
+        self._conf = open(self._tmp / "conf.f16", "wb")
+        self._images = []
+        self._offset = 0
+
+    def add(self, image_id, pred: np.ndarray, conf: np.ndarray, image=None, label=None):
+        if pred.shape != conf.shape or pred.ndim != 2:
+            raise ValueError(f"pred {pred.shape} and conf {conf.shape} must be equal 2-D shapes")
+        if not np.isfinite(conf).all():
+            raise DarsError(f"shard {self.path}: image {image_id} has non-finite confidences "
+                            "(the teacher produced NaN/inf logits; check the checkpoint)")
+        self._pred.write(np.ascontiguousarray(pred, dtype=np.uint8).tobytes())
+        self._conf.write(np.ascontiguousarray(conf, dtype="<f2").tobytes())
+        h, w = pred.shape
+        self._images.append({"id": image_id, "image": image, "label": label,
+                             "height": int(h), "width": int(w), "offset": self._offset})
+        self._offset += h * w
+
+    def close(self):
+        self._pred.close()
+        self._conf.close()
+        index = {"format": FORMAT, "num_classes": self.num_classes, "images": self._images}
+        (self._tmp / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self):
+        self._pred.close()
+        self._conf.close()
+        self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Shard:
+    """Read-only view of a shard; arrays are memory-mapped, so reading is memory-flat."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        index_file = self.path / "index.json"
+        if not index_file.is_file():
+            raise DarsError(f"{self.path}: not a shard (no index.json); rerun the infer stage")
+        index = json.loads(index_file.read_text())
+        if index.get("format") != FORMAT:
+            raise DarsError(f"{index_file}: unknown shard format {index.get('format')!r}, expected {FORMAT}")
+        self.num_classes = index["num_classes"]
+        self.images = index["images"]
+        total = sum(im["height"] * im["width"] for im in self.images)
+        for name, itemsize in (("pred.u8", 1), ("conf.f16", 2)):
+            size = os.path.getsize(self.path / name)
+            if size != total * itemsize:
+                raise DarsError(f"{self.path / name}: {size} bytes, expected {total * itemsize}; "
+                                "the shard is truncated, rerun the infer stage")
+        self._pred = np.memmap(self.path / "pred.u8", dtype=np.uint8, mode="r") if total else np.zeros(0, np.uint8)
+        self._conf = np.memmap(self.path / "conf.f16", dtype="<f2", mode="r") if total else np.zeros(0, "<f2")
+
+    def __len__(self):
+        return len(self.images)
+
+    def get(self, i):
+        """(meta, pred HxW uint8, conf HxW float16) of image i."""
+        im = self.images[i]
+        h, w, o = im["height"], im["width"], im["offset"]
+        pred = np.asarray(self._pred[o:o + h * w]).reshape(h, w)
+        conf = np.asarray(self._conf[o:o + h * w]).reshape(h, w)
+        if not np.isfinite(conf).all():
+            raise DarsError(f"{self.path}: image {im['id']} has non-finite confidences; rerun the infer stage")
+        if pred.size and pred.max() >= self.num_classes:
+            raise DarsError(f"{self.path}: image {im['id']} has class ids >= {self.num_classes}")
+        return im, pred, conf
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.get(i)
