@@ -1,0 +1,180 @@
+"""`python -m dars <stage> ...`: one thin subcommand per pipeline stage."""
+import argparse
+import json
+import sys
+
+from .io import DarsError
+
+
+def _json(text):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m dars", description=__doc__)
+    sub = p.add_subparsers(dest="stage", required=True)
+
+    a = sub.add_parser("synthesize", help="generate the embedded synthetic dataset (Cityscapes layout)")
+    a.add_argument("--out", required=True)
+    a.add_argument("--num-train", type=int, default=240)
+    a.add_argument("--num-val", type=int, default=48)
+    a.add_argument("--height", type=int, default=128)
+    a.add_argument("--width", type=int, default=256)
+    a.add_argument("--seed", type=int, default=0)
+
+    a = sub.add_parser("prepare-cityscapes", help="write *_labelTrainIds.png from *_labelIds.png")
+    a.add_argument("root")
+
+    a = sub.add_parser("split", help="labeled/unlabeled lists for a 1/N split")
+    a.add_argument("--root", required=True)
+    a.add_argument("--dataset", required=True)
+    a.add_argument("--split", type=int, required=True)
+    a.add_argument("--seed", type=int, required=True)
+    a.add_argument("--out-dir", required=True)
+    a.add_argument("--list-file", help="import the labeled list from this file instead of sampling")
+
+    a = sub.add_parser("prior", help="class prior from labeled ground truth")
+    a.add_argument("--root", required=True)
+    a.add_argument("--list", required=True)
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("train", help="round 0 pretraining or a self-training round")
+    a.add_argument("--settings", type=_json, required=True, help="resolved settings (JSON)")
+    a.add_argument("--root", required=True)
+    a.add_argument("--labeled", required=True)
+    a.add_argument("--unlabeled")
+    a.add_argument("--pseudo", help="pseudo_labels.txt of this round")
+    a.add_argument("--init", help="teacher checkpoint (rounds >= 1)")
+    a.add_argument("--work-dir", help="resumable state lives here (not a Snakemake output)")
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("infer", help="teacher inference on one shard of a list into a shard directory")
+    a.add_argument("--ckpt", required=True)
+    a.add_argument("--root", required=True)
+    a.add_argument("--list", required=True)
+    a.add_argument("--num-shards", type=int, required=True)
+    a.add_argument("--shard", type=int, required=True)
+    a.add_argument("--settings", type=_json, default={}, help='{"resize": [H, W], "flip": true}')
+    a.add_argument("--threads", type=int)
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("pseudo-stats", help="confidence histogram of one shard")
+    a.add_argument("--shard", required=True)
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("pseudo-thresholds", help="global thresholds from summed shard histograms")
+    a.add_argument("--hists", nargs="+", required=True)
+    a.add_argument("--labeler", required=True)
+    a.add_argument("--alpha", type=float, required=True)
+    a.add_argument("--prior")
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("pseudo-label", help="pseudo-label PNGs of one shard")
+    a.add_argument("--shard", required=True)
+    a.add_argument("--thresholds", required=True)
+    a.add_argument("--seed", type=int, required=True)
+    a.add_argument("--round", type=int, required=True)
+    a.add_argument("--root")
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("pseudo-merge", help="pseudo_stats.json and pseudo_labels.txt over all shards")
+    a.add_argument("--thresholds", required=True)
+    a.add_argument("--labels", nargs="+", required=True)
+    a.add_argument("--prior")
+    a.add_argument("--root")
+    a.add_argument("--out-stats", required=True)
+    a.add_argument("--out-list", required=True)
+
+    a = sub.add_parser("evaluate", help="mIoU of a checkpoint on the val images")
+    a.add_argument("--ckpt", required=True)
+    a.add_argument("--root", required=True)
+    a.add_argument("--settings", type=_json, default={}, help='{"resize": [H, W], "flip": true}')
+    a.add_argument("--run", type=_json, default={}, help="run identity recorded in the output (JSON)")
+    a.add_argument("--split-json")
+    a.add_argument("--threads", type=int)
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("aggregate", help="mean/std over seeds of per-run miou.json files")
+    a.add_argument("files", nargs="+")
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("table", help="per-method table (CSV + Markdown) of per-run miou.json files")
+    a.add_argument("files", nargs="+")
+    a.add_argument("--out-csv", required=True)
+    a.add_argument("--out-md", required=True)
+
+    a = sub.add_parser("inspect", help="summarise any stage output; optionally render an overlay PNG")
+    a.add_argument("path")
+    a.add_argument("--overlay", help="write an image | ground truth | labels panel here")
+    a.add_argument("--root", help="dataset root (for overlays)")
+    return p
+
+
+def run(args):
+    stage = args.stage
+    if stage == "synthesize":
+        from .data.synthetic import generate
+        generate(args.out, args.num_train, args.num_val, args.height, args.width, args.seed)
+    elif stage == "prepare-cityscapes":
+        from .data.cityscapes import prepare_train_ids
+        print(f"wrote {prepare_train_ids(args.root)} labelTrainIds files")
+    elif stage == "split":
+        from .data.splits import make_split
+        missing = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file)
+        if missing:
+            print(f"WARNING: the labeled images contain no pixels of {missing}; no pseudo-labeler "
+                  "can learn these classes", file=sys.stderr)
+    elif stage == "prior":
+        from .prior import prior_stage
+        prior_stage(args.root, args.list, args.out)
+    elif stage == "train":
+        from .train import train
+        train(args.settings, args.out, args.root, args.labeled, args.unlabeled, args.pseudo,
+              args.init, args.work_dir)
+    elif stage == "infer":
+        from .infer import infer_stage
+        infer_stage(args.ckpt, args.root, args.list, args.out, args.num_shards, args.shard,
+                    args.settings.get("resize"), args.settings.get("flip", True), args.threads)
+    elif stage == "pseudo-stats":
+        from .pseudo import stats_stage
+        stats_stage(args.shard, args.out)
+    elif stage == "pseudo-thresholds":
+        from .pseudo import thresholds_stage
+        thresholds_stage(args.hists, args.out, args.labeler, args.alpha, args.prior)
+    elif stage == "pseudo-label":
+        from .pseudo import label_stage
+        label_stage(args.shard, args.thresholds, args.out, args.seed, args.round, args.root)
+    elif stage == "pseudo-merge":
+        from .pseudo import merge_stage
+        merge_stage(args.thresholds, args.labels, args.out_stats, args.out_list, args.prior, args.root)
+    elif stage == "evaluate":
+        from .evaluate import evaluate_stage
+        r = evaluate_stage(args.ckpt, args.root, args.out, args.settings.get("resize"),
+                           args.settings.get("flip", True), args.threads, args.run, args.split_json)
+        print(f"mIoU {r['miou']:.4f}  mAcc {r['macc']:.4f}  allAcc {r['allacc']:.4f}")
+    elif stage == "aggregate":
+        from .report import aggregate_seeds
+        aggregate_seeds(args.files, args.out)
+    elif stage == "table":
+        from .report import method_table
+        method_table(args.files, args.out_csv, args.out_md)
+    elif stage == "inspect":
+        from .inspect import inspect
+        print(inspect(args.path, overlay=args.overlay, root=args.root))
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except DarsError as e:
+        print(f"dars {args.stage}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Torch datasets over image/label pairs; every random choice comes from (seed, epoch, index)."""
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ..io import read_image, read_label
+from .transforms import augment, resize_pair, to_tensors
+
+
+class SegmentationPairs(Dataset):
+    """(image, label) pairs given as absolute paths. With `augment_args`, yields augmented crops
+    whose randomness depends only on (seed, epoch, index): identical across worker counts."""
+
+    def __init__(self, pairs, resize=None, augment_args=None, seed=0):
+        self.pairs = [(Path(i), Path(l)) for i, l in pairs]
+        self.resize = resize
+        self.augment_args = augment_args
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, index):
+        image_path, label_path = self.pairs[index]
+        image, label = resize_pair(read_image(image_path), read_label(label_path), self.resize)
+        if self.augment_args is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, label = augment(image, label, rng, **self.augment_args)
+        return to_tensors(image, label)
+
+
+def list_pairs(root, pairs):
+    """Make list-file pairs (relative to the dataset root) absolute."""
+    root = Path(root)
+    return [(root / i, root / l) for i, l in pairs]
+
+
+def pseudo_pairs(root, pseudo_list):
+    """Pairs of pseudo_labels.txt: images relative to the dataset root, labels relative to the list."""
+    base = Path(pseudo_list).parent
+    pairs = []
+    for line in Path(pseudo_list).read_text().splitlines():
+        if line.strip():
+            img, lab = line.split()
+            pairs.append((Path(root) / img, base / lab))
+    return pairs

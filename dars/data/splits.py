@@ -1,0 +1,55 @@
+"""Labeled / unlabeled image lists for a 1/N split: seeded and nested, or imported from a list file."""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..classes import CLASS_NAMES, NUM_CLASSES
+from ..io import DarsError, read_label, write_json, write_text_lines
+from .cityscapes import find_pairs, read_list
+
+
+def make_split(root, split, seed, out_dir, dataset, list_file=None):
+    """Write labeled.txt, unlabeled.txt and split.json for 1/`split` of the train images.
+
+    A random split takes the first round(n/split) images of one permutation seeded by `seed`
+    alone, so with the same seed the 1/8 labeled set lies inside the 1/4 one (as the
+    authors' lists do)."""
+    if split < 1:
+        raise DarsError(f"split={split}: must be a positive integer (1/N of the train images is labeled)")
+    root = Path(root)
+    train = find_pairs(root, "train")
+    if list_file:
+        labeled = read_list(list_file, root)
+        known = {img for img, _ in train}
+        unknown = [img for img, _ in labeled if img not in known]
+        if unknown:
+            raise DarsError(f"{list_file}: {len(unknown)} images are not train images under {root}, "
+                            f"e.g. {unknown[0]}")
+        source, digest = "imported", hashlib.sha256(Path(list_file).read_bytes()).hexdigest()
+    else:
+        order = np.random.default_rng(seed).permutation(len(train))
+        num_labeled = max(1, round(len(train) / split))
+        labeled = [train[i] for i in sorted(order[:num_labeled])]
+        source, digest = "random", None
+    labeled_images = {img for img, _ in labeled}
+    unlabeled = [p for p in train if p[0] not in labeled_images]
+    if not unlabeled:
+        raise DarsError(f"split={split}: no unlabeled images left (train has {len(train)} images)")
+
+    presence = np.zeros(NUM_CLASSES, dtype=np.int64)
+    for _, lab in labeled:
+        ids = np.unique(read_label(root / lab))
+        presence[ids[ids < NUM_CLASSES]] += 1
+    missing = [CLASS_NAMES[c] for c in np.flatnonzero(presence == 0)]
+
+    out_dir = Path(out_dir)
+    write_text_lines(out_dir / "labeled.txt", [f"{i} {l}" for i, l in labeled])
+    write_text_lines(out_dir / "unlabeled.txt", [f"{i} {l}" for i, l in unlabeled])
+    write_json(out_dir / "split.json", {
+        "dataset": dataset, "root": str(root), "split": split, "seed": seed,
+        "source": source, "source_file": str(list_file) if list_file else None,
+        "source_sha256": digest, "num_labeled": len(labeled), "num_unlabeled": len(unlabeled),
+        "labeled_class_images": presence.tolist(), "missing_classes": missing,
+    })
+    return missing

@@ -1,0 +1,72 @@
+"""Teacher inference: class probabilities per image (whole image, optional flip), written to shards."""
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data.cityscapes import image_id, read_list
+from .data.transforms import resize_pair, to_tensors
+from .io import DarsError, read_image
+from .models import build_model
+from .shards import ShardWriter
+
+
+def pick_device():
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(ckpt_path, device):
+    """Model of a checkpoint, in eval mode, plus the checkpoint dict (without weights)."""
+    ckpt_path = Path(ckpt_path)
+    if not ckpt_path.is_file():
+        raise DarsError(f"{ckpt_path}: checkpoint not found")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    model = build_model(ckpt["model_name"], ckpt["num_classes"])
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+    meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "rng")}
+    return model, meta
+
+
+@torch.no_grad()
+def predict_probs(model, image_rgb, resize=None, flip=True, device="cpu"):
+    """Softmax probabilities (C x H x W, float32) at the image's own resolution.
+
+    The model sees the image resized to `resize`; probabilities (averaged with the flipped
+    pass when `flip`) are resized back before any argmax."""
+    h, w = image_rgb.shape[:2]
+    image, _ = resize_pair(image_rgb, None, resize)
+    x = to_tensors(image)[None].to(device)
+    probs = F.softmax(model(x)["out"].float(), dim=1)
+    if flip:
+        probs = (probs + F.softmax(model(x.flip(-1))["out"].float(), dim=1).flip(-1)) / 2
+    if probs.shape[-2:] != (h, w):
+        probs = F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)
+    return probs[0]
+
+
+def shard_slice(num_items, num_shards, shard):
+    """Contiguous, balanced chunk `shard` of `num_shards` (every item in exactly one shard)."""
+    if not 0 <= shard < num_shards:
+        raise DarsError(f"shard {shard} is outside 0..{num_shards - 1}")
+    bounds = np.linspace(0, num_items, num_shards + 1).round().astype(int)
+    return range(bounds[shard], bounds[shard + 1])
+
+
+def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, resize=None, flip=True, threads=None):
+    """Run the teacher on shard `shard` of the images in `list_file` and write one shard directory."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = pick_device()
+    model, meta = load_model(ckpt, device)
+    pairs = read_list(list_file, root)
+    with ShardWriter(out_dir, meta["num_classes"]) as writer:
+        for i in shard_slice(len(pairs), num_shards, shard):
+            image_rel, label_rel = pairs[i]
+            probs = predict_probs(model, read_image(Path(root) / image_rel), resize, flip, device)
+            conf, pred = probs.max(0)
+            # float16 confidences, as in the method: ties among confident pixels are real and
+            # are what DARS's random sampling resolves.
+            writer.add(image_id(image_rel), pred.to(torch.uint8).cpu().numpy(),
+                       conf.to(torch.float16).cpu().numpy(), image=image_rel, label=label_rel)

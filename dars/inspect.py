@@ -1,0 +1,432 @@
+"""Human-readable summaries of any stage output (`python -m dars inspect PATH`), and overlays.
+
+The kind of a path is recognised from its name and, for JSON, from its keys, so renamed or
+copied files still work. Large outputs (shards, directories of PNGs) are streamed one image
+at a time, so inspecting a full Cityscapes shard needs the memory of a single image.
+"""
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .classes import CLASS_NAMES, IGNORE, NUM_CLASSES, colorize
+from .io import DarsError, read_image, read_json, read_label, write_png
+from .shards import FORMAT as SHARD_FORMAT, Shard
+
+SUPPORTED = ("image lists (labeled.txt, unlabeled.txt, pseudo_labels.txt)", "split.json", "prior.json",
+             "a shard directory (index.json) or a directory of shards", "hist/{k}.npy",
+             "thresholds.json", "pseudo_stats.json", "a pseudo-label PNG or a directory of them",
+             "a checkpoint model.pt", "miou.json (per run or aggregate)", "stats.json of a synthetic dataset")
+# Shard overlays darken pixels below this confidence: a typical self-training threshold.
+LOW_CONFIDENCE = 0.9
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")  # state_dict entries that are not parameters
+
+
+def _unsupported(path, why="unknown kind"):
+    return DarsError(f"{path}: cannot inspect ({why}); supported: " + "; ".join(SUPPORTED))
+
+
+def _fmt(x):
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,}"
+    if isinstance(x, (float, np.floating)):
+        return f"{float(x):.4g}"
+    return str(x)
+
+
+def _pct(x):
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * float(x):.2f}"
+
+
+def _table(headers, rows):
+    """Plain-text table: first column left-aligned, the others right-aligned."""
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line([str(h) for h in headers]), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def _names(n, obj=None):
+    names = (obj or {}).get("class_names")
+    if names and len(names) == n:
+        return list(names)
+    return list(CLASS_NAMES) if n == NUM_CLASSES else [f"class {i}" for i in range(n)]
+
+
+def inspect(path, overlay=None, root=None) -> str:
+    """Summary of any stage output; with `overlay`, also write image | ground truth | labels."""
+    path = Path(path)
+    if overlay is not None:
+        return _overlay(path, Path(overlay), root)
+    if path.is_dir():
+        if (path / "index.json").is_file():
+            return _shards([path])
+        shards = sorted(p.parent for p in path.glob("*/index.json"))
+        if shards:
+            return _shards(shards)
+        pngs = sorted(path.rglob("*.png"))
+        if pngs:
+            return _label_pngs(pngs, path)
+        raise _unsupported(path, "a directory with no shards and no PNGs")
+    if not path.is_file():
+        raise DarsError(f"{path}: no such file or directory")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return _image_list(path)
+    if suffix == ".png":
+        return _label_pngs([path], path)
+    if suffix == ".npy":
+        return _hist(path)
+    if suffix in (".pt", ".pth"):
+        return _checkpoint(path)
+    if suffix != ".json":
+        raise _unsupported(path)
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise _unsupported(path, "JSON that is not an object")
+    if obj.get("format") == SHARD_FORMAT:
+        return _shards([path.parent])
+    if "miou_mean" in obj or ("iou" in obj and "miou" in obj):
+        return _miou(path, obj)
+    if "num_labeled" in obj:
+        return _split_json(path, obj)
+    if "labeler" in obj or path.name in ("thresholds.json", "pseudo_stats.json"):
+        return _per_class_json(path, obj, f"pseudo-labeler {path.stem}", skip=("tau_bits", "rho_num", "rho_den"))
+    if path.name == "prior.json" or (obj.get("source") == "labeled" and "shares" in obj):
+        return _prior(path, obj)
+    if path.name == "stats.json" or "shares" in obj:
+        return _per_class_json(path, obj, "synthetic dataset statistics")
+    raise _unsupported(path, "JSON with unrecognised keys " + ", ".join(list(obj)[:8]))
+
+
+def _image_list(path):
+    pairs, bad = [], []
+    for no, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            (pairs if len(line.split()) == 2 else bad).append((no, line.split()))
+    cities = Counter(Path(p[0]).parent.name for _, p in pairs)
+    ids = Counter(Path(p[0]).name.replace("_leftImg8bit.png", "") for _, p in pairs)
+    out = [f"{path}: image list, {len(pairs)} pairs", "first lines:"]
+    out += [f"  {' '.join(p)}" for _, p in pairs[:3]]
+    out.append(f"cities ({len(cities)}): " + ", ".join(f"{c} {n}" for c, n in sorted(cities.items())))
+    dup = [i for i, n in ids.items() if n > 1]
+    if dup:
+        out.append(f"WARNING: {len(dup)} duplicated image ids, e.g. {dup[:3]}")
+    if bad:
+        out.append(f"WARNING: {len(bad)} malformed lines (expected 2 paths), line(s) {[n for n, _ in bad[:10]]}")
+    return "\n".join(out)
+
+
+def _split_json(path, obj):
+    out = [f"{path}: split description"]
+    for key in ("dataset", "root", "split", "seed", "source", "source_file", "source_sha256",
+                "num_labeled", "num_unlabeled"):
+        out.append(f"  {key}: {_fmt(obj.get(key))}")
+    counts = obj.get("labeled_class_images")
+    if counts:
+        rows = [(n, _fmt(c)) for n, c in zip(_names(len(counts), obj), counts)]
+        out += ["labeled images containing each class:", _table(["class", "images"], rows)]
+    out.append("missing classes: " + (", ".join(obj.get("missing_classes") or []) or "none"))
+    return "\n".join(out)
+
+
+def _prior(path, obj):
+    shares = np.asarray(obj["shares"], dtype=np.float64)
+    counts = obj.get("counts") or [None] * len(shares)
+    names = _names(len(shares), obj)
+    order = np.argsort(-shares, kind="stable")
+    rows = [(names[i], _pct(shares[i]), _fmt(counts[i])) for i in order]
+    out = [f"{path}: class prior from {obj.get('source')} ground truth, "
+           f"{_fmt(obj.get('num_pixels'))} pixels counted, {_fmt(obj.get('void_pixels'))} void",
+           _table(["class", "share %", "pixels"], rows)]
+    nz = shares[shares > 0]
+    if len(nz):
+        out.append(f"largest/smallest share: {nz.max() / nz.min():.1f} (over classes present)")
+    absent = [names[i] for i in np.flatnonzero(shares == 0)]
+    if absent:
+        out.append("classes with no labeled pixels: " + ", ".join(absent))
+    return "\n".join(out)
+
+
+def _shards(dirs):
+    num_classes, n, pixels, nbytes, with_gt, ones, conf_sum = None, 0, 0, 0, 0, 0, 0.0
+    sizes, ids = Counter(), []
+    conf_hist = np.zeros(10, dtype=np.int64)
+    for d in dirs:
+        shard = Shard(d)
+        if num_classes is None:
+            num_classes, pred_hist = shard.num_classes, np.zeros(shard.num_classes, dtype=np.int64)
+        elif shard.num_classes != num_classes:
+            raise DarsError(f"{d}: {shard.num_classes} classes, but {dirs[0]} has {num_classes}")
+        nbytes += sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+        for meta, pred, conf in shard:  # memory-mapped, one image at a time
+            n += 1
+            ids.append(meta["id"])
+            sizes[f"{meta['height']}x{meta['width']}"] += 1
+            pixels += pred.size
+            with_gt += meta.get("label") is not None
+            pred_hist += np.bincount(pred.ravel(), minlength=num_classes)
+            c = conf.ravel().astype(np.float32)
+            conf_hist += np.histogram(c, bins=10, range=(0.0, 1.0))[0]
+            ones += int(np.count_nonzero(conf == 1.0))
+            conf_sum += float(c.sum(dtype=np.float64))
+    where = str(dirs[0]) if len(dirs) == 1 else f"{len(dirs)} shards under {dirs[0].parent}"
+    out = [f"{where}: teacher outputs, {n} images, {num_classes} classes"]
+    if n == 0:
+        return out[0]
+    out += [f"image sizes: " + ", ".join(f"{s} x{c}" for s, c in sizes.most_common()),
+            f"total pixels: {pixels:,}",
+            f"bytes on disk: {nbytes:,} ({nbytes / n:,.0f} per image, {nbytes / max(pixels, 1):.2f} per pixel)",
+            f"images with a ground-truth path: {with_gt}/{n}",
+            "ids: " + ", ".join(ids[:5]) + (" ..." if n > 5 else ""),
+            "predicted classes:"]
+    names = _names(num_classes)
+    out.append(_table(["class", "pixels", "share %"],
+                      [(names[i], _fmt(int(v)), _pct(v / pixels)) for i, v in enumerate(pred_hist)]))
+    out.append(f"confidence (float16 max softmax): mean {conf_sum / pixels:.4f}, "
+               f"exactly 1.0: {_pct(ones / pixels)} %")
+    out.append(_table(["bin", "pixels", "share %"],
+                      [(f"[{i / 10:.1f}, {(i + 1) / 10:.1f}{']' if i == 9 else ')'}", _fmt(int(v)),
+                        _pct(v / pixels)) for i, v in enumerate(conf_hist)]))
+    return "\n".join(out)
+
+
+def _label_pngs(pngs, where):
+    hist, sizes = np.zeros(256, dtype=np.int64), Counter()
+    for p in pngs:  # one map at a time
+        lab = read_label(p)
+        sizes[f"{lab.shape[0]}x{lab.shape[1]}"] += 1
+        hist += np.bincount(lab.ravel(), minlength=256)
+    total, labelled = int(hist.sum()), int(hist.sum() - hist[IGNORE])
+    out = [f"{where}: {len(pngs)} label map(s), sizes " + ", ".join(f"{s} x{c}" for s, c in sizes.most_common()),
+           f"pixels: {total:,}, labelled (not {IGNORE}): {labelled:,} = {_pct(labelled / max(total, 1))} %",
+           _table(["class", "pixels", "share of labelled %"],
+                  [(name, _fmt(int(hist[i])), _pct(hist[i] / labelled) if labelled else "-")
+                   for i, name in enumerate(CLASS_NAMES)])]
+    odd = [i for i in np.flatnonzero(hist) if NUM_CLASSES <= i < IGNORE]
+    if odd:
+        out.append(f"WARNING: ids outside 0..{NUM_CLASSES - 1} and {IGNORE}: {odd}")
+    return "\n".join(out)
+
+
+def _hist(path):
+    h = np.load(path, mmap_mode="r")
+    if h.ndim != 2 or h.shape[1] != 65536:
+        raise _unsupported(path, f"array of shape {h.shape}, expected a C x 65536 confidence histogram")
+    # Column b counts pixels whose float16 confidence has bit pattern b.
+    values = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float64)
+    ok = np.isfinite(values)
+    one = int(np.float16(1.0).view(np.uint16))
+    rows = []
+    for name, row in zip(_names(h.shape[0]), h):
+        row = np.asarray(row, dtype=np.int64)
+        n = int(row.sum())
+        mean = float((row[ok] * values[ok]).sum() / n) if n else float("nan")
+        rows.append((name, _fmt(n), _fmt(mean), _pct(row[one] / n) if n else "-"))
+    return "\n".join([f"{path}: confidence histogram, {h.shape[0]} classes, {int(h.sum()):,} pixels",
+                      _table(["class", "pixels", "mean conf", "conf == 1.0 %"], rows)])
+
+
+def _per_class_json(path, obj, title, skip=()):
+    """Scalars as lines, per-class values (lists, dicts by class name, or `classes` entries) as a table."""
+    n = len(obj["classes"]) if isinstance(obj.get("classes"), list) else len(obj.get("class_names") or CLASS_NAMES)
+    names = _names(n, obj)
+    scalars, columns = [], {}
+
+    def visit(prefix, value):
+        if isinstance(value, list) and len(value) == n and all(not isinstance(v, (list, dict)) for v in value):
+            columns[prefix] = value
+        elif isinstance(value, dict) and value and set(value) <= set(names):
+            columns[prefix] = [value.get(c) for c in names]
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                visit(f"{prefix}.{k}", v)
+        elif not isinstance(value, list):
+            scalars.append(f"  {prefix}: {_fmt(value)}")
+
+    for key, value in obj.items():
+        if key == "classes" and isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for k in dict.fromkeys(k for entry in value for k in entry):
+                if k not in skip:
+                    columns[k] = [entry.get(k) for entry in value]
+        elif key != "class_names":
+            visit(key, value)
+    for key in [k for k in columns if "hist" in k or "count" in k]:  # counts read better as shares
+        total = sum(v or 0 for v in columns[key])
+        columns[key + " %"] = [_pct((v or 0) / total) if total else "-" for v in columns[key]]
+    measured = next((k for k in columns if "share" in k and "target" not in k), None)
+    target = next((k for k in columns if "target" in k), None)
+    if measured and target:
+        columns[f"{measured}/{target}"] = [m / t if m is not None and t else None
+                                          for m, t in zip(columns[measured], columns[target])]
+    out = [f"{path}: {title}"] + scalars
+    if columns:
+        rows = [[names[i]] + [v[i] if isinstance(v[i], str) else _fmt(v[i]) for v in columns.values()]
+                for i in range(n)]
+        out.append(_table(["class", *columns], rows))
+    return "\n".join(out)
+
+
+def _load_checkpoint(path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True), "weights_only=True"
+    except Exception:
+        pass
+    # The settings may hold objects the safe loader refuses; this is the user's own run output.
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False), "weights_only=False"
+    except Exception as e:
+        raise DarsError(f"{path}: not a readable torch checkpoint ({e})") from e
+
+
+def _checkpoint(path):
+    ckpt, how = _load_checkpoint(path)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise _unsupported(path, "not a dars checkpoint dict with a 'model' entry")
+    tensors = {k: v for k, v in ckpt["model"].items() if torch.is_tensor(v)}
+    params = sum(v.numel() for k, v in tensors.items() if not k.endswith(BUFFERS))
+    nc = ckpt.get("num_classes")
+    out = [f"{path}: checkpoint ({path.stat().st_size / 2**20:.1f} MiB, loaded with {how})",
+           f"  model: {ckpt.get('model_name')}, {nc} classes"
+           + (f" ({', '.join(_names(nc))})" if isinstance(nc, int) else ""),
+           f"  round {_fmt(ckpt.get('round'))}, epoch {_fmt(ckpt.get('epoch'))}/{_fmt(ckpt.get('epochs'))}, "
+           f"iteration {_fmt(ckpt.get('iteration'))}",
+           f"  parameters: {params:,} ({len(tensors)} tensors in the state dict)",
+           f"  optimizer state: {'present' if ckpt.get('optimizer') else 'absent'}"]
+    history = ckpt.get("history") or []
+    if history:
+        out.append(f"  history: {len(history)} entries, last: "
+                   + ", ".join(f"{k} {_fmt(v)}" for k, v in history[-1].items()))
+    settings = ckpt.get("settings") or {}
+    if settings:
+        out.append("settings:")
+        out += [f"  {k}: {v}" for k, v in (settings.items() if isinstance(settings, dict) else vars(settings).items())]
+    return "\n".join(out)
+
+
+def _miou(path, obj):
+    if "miou_mean" in obj:
+        iou = obj.get("iou_mean") or []
+        out = [f"{path}: mIoU over seeds {obj.get('seeds')} ({obj.get('std', 'sample')} std), "
+               f"{obj.get('dataset')} split {obj.get('split')} round {obj.get('round')} method {obj.get('method')}",
+               f"  mIoU {_pct(obj['miou_mean'])} +- {_pct(obj.get('miou_std'))} %"]
+        out += [f"  seed {s.get('seed')}: {_pct(s.get('miou'))} %  ({s.get('file')})" for s in obj.get("per_seed", [])]
+        out.append(_table(["class", "mean IoU %"], [(c, _pct(v)) for c, v in zip(_names(len(iou), obj), iou)]))
+        return "\n".join(out)
+    keys = ("dataset", "split", "split_source", "method", "seed", "round", "alpha", "scale_range",
+            "protocol", "checkpoint", "num_images")
+    acc = obj.get("acc") or [None] * len(obj["iou"])
+    return "\n".join([f"{path}: evaluation of one run"] + [f"  {k}: {_fmt(obj.get(k))}" for k in keys if k in obj]
+                     + [f"  mIoU {_pct(obj['miou'])} %, mAcc {_pct(obj.get('macc'))} %, allAcc {_pct(obj.get('allacc'))} %",
+                        _table(["class", "IoU %", "Acc %"], [(c, _pct(i), _pct(a)) for c, i, a in
+                                                              zip(_names(len(obj["iou"]), obj), obj["iou"], acc)])])
+
+
+def _title(panel, text):
+    """Title in white with a black outline, legible on any background."""
+    scale = max(0.35, panel.shape[1] / 900)
+    thick = max(1, round(scale * 2))
+    (_, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    org = (4, 4 + th)
+    cv2.putText(panel, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(panel, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+
+
+def render_overlay(image_rgb, label=None, pred=None, *, out_png, titles=None, dark=None):
+    """Write image | ground truth | label map(s) side by side as one PNG; returns the RGB array.
+
+    `pred` is one trainId map or a list; `dark` is a boolean mask (e.g. low confidence) darkened
+    in every prediction panel. Maps of another size are resized (nearest) to the image.
+    """
+    image = np.ascontiguousarray(image_rgb if image_rgb.ndim == 3 else np.stack([image_rgb] * 3, -1), np.uint8)
+    h, w = image.shape[:2]
+    fit = lambda m: m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
+    preds = [] if pred is None else list(pred) if isinstance(pred, (list, tuple)) else [pred]
+    panels = [image.copy()] + ([colorize(fit(label))] if label is not None else [])
+    for p in preds:
+        panel = colorize(fit(p))
+        if dark is not None:
+            mask = fit(np.asarray(dark, dtype=np.uint8)).astype(bool)
+            panel[mask] = (panel[mask] * 0.35).astype(np.uint8)
+        panels.append(panel)
+    default = ["image"] + (["ground truth"] if label is not None else []) + \
+              (["prediction"] if len(preds) == 1 else [f"prediction {i}" for i in range(len(preds))])
+    for panel, text in zip(panels, titles or default):
+        _title(panel, text)
+    out = np.concatenate(panels, axis=1)
+    write_png(out_png, out, rgb=True)
+    return out
+
+
+def _guess_root(path):
+    """The dataset root named in the run's split.json, or a synthetic dataset's data/ tree."""
+    for parent in Path(path).resolve().parents:
+        if (parent / "split" / "split.json").is_file():
+            root = read_json(parent / "split" / "split.json").get("root")
+            if root:
+                return Path(root)
+        if (parent / "data" / "leftImg8bit").is_dir():
+            return parent / "data"
+    raise DarsError(f"{path}: cannot find the dataset root (no split/split.json above it); pass --root DIR")
+
+
+def _gt_path(image_rel):
+    """leftImg8bit/<set>/<city>/<id>_leftImg8bit.png -> gtFine/<set>/<city>/<id>_gtFine_labelTrainIds.png"""
+    parts = list(Path(image_rel).parts)
+    parts[0] = "gtFine" if parts[0] == "leftImg8bit" else parts[0]
+    parts[-1] = parts[-1].replace("_leftImg8bit.png", "_gtFine_labelTrainIds.png")
+    return Path(*parts)
+
+
+def _pseudo_image(png, root):
+    """Image path (relative to root) of a pseudo label, from pseudo_labels.txt above it."""
+    for d in list(png.resolve().parents)[:3]:
+        listing = d / "pseudo_labels.txt"
+        if listing.is_file():
+            for line in listing.read_text().splitlines():
+                f = line.split()
+                if len(f) == 2 and ((d / f[1]).resolve() == png.resolve() or Path(f[1]).stem == png.stem):
+                    return f[0]
+            raise DarsError(f"{listing}: no line for {png.stem}; the pseudo-label stage output is inconsistent")
+    hits = sorted(Path(root).glob(f"leftImg8bit/*/*/{png.stem}_leftImg8bit.png"))
+    if not hits:
+        raise DarsError(f"{png}: no pseudo_labels.txt above it and no image {png.stem} under {root}/leftImg8bit")
+    return str(hits[0].relative_to(root))
+
+
+def _overlay(path, out, root):
+    root = Path(root) if root is not None else _guess_root(path)
+    if (path / "index.json").is_file() or (path.parent / "index.json").is_file():
+        shard = Shard(path if (path / "index.json").is_file() else path.parent)
+        ids = [im["id"] for im in shard.images]
+        i = 0 if (path / "index.json").is_file() else ids.index(path.name) if path.name in ids else None
+        if i is None or not ids:
+            raise DarsError(f"{path}: no image {path.name!r} in shard {shard.path}")
+        meta, labels, conf = shard.get(i)
+        if not meta.get("image"):
+            raise DarsError(f"{shard.path}: image {meta['id']} has no image path in index.json")
+        rel, gt_rel = meta["image"], meta.get("label")
+        dark = conf.astype(np.float32) < LOW_CONFIDENCE
+        kind = f"prediction (conf < {LOW_CONFIDENCE} dark)"
+        summary = (f"{shard.path}: image {meta['id']}, {meta['height']}x{meta['width']}, mean confidence "
+                   f"{conf.astype(np.float32).mean():.4f}, below {LOW_CONFIDENCE}: {_pct(dark.mean())} %")
+    elif path.suffix.lower() == ".png" and path.is_file():
+        labels, dark, kind = read_label(path), None, "pseudo labels"
+        rel = _pseudo_image(path, root)
+        gt_rel = _gt_path(rel)
+        summary = _label_pngs([path], path)
+    else:
+        raise DarsError(f"{path}: overlays need a pseudo-label PNG, a shard directory or SHARD_DIR/<image id>")
+    image = read_image(root / rel)
+    gt = read_label(root / gt_rel) if gt_rel and (root / gt_rel).is_file() else None
+    titles = ["image", "ground truth" if gt is not None else "ground truth (missing)", kind]
+    if gt is None:  # keep the three-panel layout; a black panel says "no ground truth"
+        gt = np.full(image.shape[:2], IGNORE, dtype=np.uint8)
+    render_overlay(image, gt, labels, out_png=out, titles=titles, dark=dark)
+    return f"{summary}\nimage: {root / rel}\noverlay: {out} ({' | '.join(titles)})"

@@ -1,0 +1,117 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dars.classes import CLASS_NAMES
+from dars.io import DarsError
+from dars.report import aggregate_seeds, method_table
+
+
+def run(tmp_path, method="dars", seed=0, miou=0.5, rnd=1, alpha=0.5, iou=None, **extra):
+    iou = iou if iou is not None else [miou] * 19
+    obj = {"dataset": "synth", "split": 100, "split_source": "random", "method": method, "seed": seed,
+           "round": rnd, "alpha": alpha, "scale_range": [0.5, 2.0], "protocol": "single-scale",
+           "checkpoint": "x/model.pt", "num_images": 10, "class_names": list(CLASS_NAMES),
+           "iou": iou, "acc": iou, "miou": miou, "macc": miou, "allacc": 0.9}
+    obj.update(extra)
+    path = tmp_path / f"{method}_{rnd}_{alpha}_{seed}.json"
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def test_aggregate_mean_sample_std_and_nan_aware_iou(tmp_path):
+    iou0 = [0.4] * 19
+    iou1 = [0.6] * 18 + [None]  # class 18 absent in seed 1: mean over the seeds where it exists
+    files = [run(tmp_path, seed=1, miou=0.6, iou=iou1), run(tmp_path, seed=0, miou=0.4, iou=iou0),
+             run(tmp_path, seed=2, miou=0.5)]
+    out = aggregate_seeds(files, tmp_path / "agg" / "miou.json")
+    saved = json.loads((tmp_path / "agg" / "miou.json").read_text())
+    assert saved == json.loads(json.dumps(out))
+    assert saved["seeds"] == [0, 1, 2]
+    assert saved["miou_mean"] == pytest.approx(0.5)
+    assert saved["miou_std"] == pytest.approx(0.1)  # sample std of 0.4, 0.5, 0.6
+    assert saved["std"] == "sample"
+    assert saved["iou_mean"][0] == pytest.approx(0.5)
+    assert saved["iou_mean"][18] == pytest.approx(0.45)
+    assert [s["seed"] for s in saved["per_seed"]] == [0, 1, 2]
+    assert saved["alpha"] == 0.5 and saved["protocol"] == "single-scale" and saved["split_source"] == "random"
+    assert saved["dataset"] == "synth" and saved["split"] == 100 and saved["round"] == 1
+
+
+def test_aggregate_single_seed_std_zero_and_all_absent_class_null(tmp_path):
+    f = run(tmp_path, seed=3, miou=0.7, iou=[0.7] * 18 + [None])
+    out = aggregate_seeds([f], tmp_path / "miou.json")
+    assert out["miou_std"] == 0.0 and out["miou_mean"] == pytest.approx(0.7)
+    assert out["iou_mean"][18] is None
+    assert "NaN" not in (tmp_path / "miou.json").read_text()
+
+
+def test_aggregate_copies_only_agreeing_fields(tmp_path):
+    files = [run(tmp_path, seed=0, alpha=0.5), run(tmp_path, seed=1, alpha=0.5, protocol="multi-scale")]
+    out = aggregate_seeds(files, tmp_path / "miou.json")
+    assert out["alpha"] == 0.5 and "protocol" not in out
+
+
+@pytest.mark.parametrize("field,value", [("method", "st"), ("round", 2), ("split", 372), ("dataset", "cityscapes")])
+def test_aggregate_rejects_disagreeing_files(tmp_path, field, value):
+    a = run(tmp_path, seed=0)
+    b = run(tmp_path, seed=1)
+    obj = json.loads(b.read_text())
+    obj[field] = value
+    b.write_text(json.dumps(obj))
+    with pytest.raises(DarsError, match=field):
+        aggregate_seeds([a, b], tmp_path / "miou.json")
+    assert not (tmp_path / "miou.json").exists()
+
+
+def test_aggregate_rejects_duplicate_seed_and_aggregate_input(tmp_path):
+    a = run(tmp_path, seed=0)
+    with pytest.raises(DarsError, match="more than once"):
+        aggregate_seeds([a, a], tmp_path / "miou.json")
+    agg = tmp_path / "agg.json"
+    aggregate_seeds([a], agg)
+    with pytest.raises(DarsError, match="aggregate"):
+        aggregate_seeds([agg], tmp_path / "x.json")
+
+
+def test_method_table(tmp_path):
+    files = [run(tmp_path, method="baseline", rnd=0, alpha=None, seed=0, miou=0.40),
+             run(tmp_path, method="baseline", rnd=0, alpha=None, seed=1, miou=0.42),
+             run(tmp_path, method="st", alpha=None, seed=0, miou=0.45),
+             run(tmp_path, method="dars", seed=0, miou=0.50),
+             run(tmp_path, method="dars", seed=1, miou=0.54),
+             run(tmp_path, method="cbst", alpha=0.2, seed=0, miou=0.47)]
+    # the baseline given last still comes first
+    df = method_table(files[2:] + files[:2], tmp_path / "t" / "methods.csv", tmp_path / "t" / "methods.md")
+    csv = pd.read_csv(tmp_path / "t" / "methods.csv")
+    assert list(csv.columns[:6]) == ["method", "round", "alpha", "seeds", "miou_mean", "miou_std"]
+    assert list(csv.columns[6:]) == list(CLASS_NAMES)
+    assert list(csv["method"]) == ["baseline", "st", "dars", "cbst"]
+    assert list(csv["seeds"]) == [2, 1, 2, 1]
+    assert list(csv["round"]) == [0, 1, 1, 1]
+    dars = csv[csv.method == "dars"].iloc[0]
+    assert dars["miou_mean"] == pytest.approx(0.52, abs=1e-12)
+    assert dars["miou_std"] == pytest.approx(np.std([0.5, 0.54], ddof=1))
+    assert dars["road"] == pytest.approx(0.52, abs=1e-12)
+    assert math.isnan(csv[csv.method == "st"].iloc[0]["alpha"])
+    assert len(df) == 4
+    md = (tmp_path / "t" / "methods.md").read_text().splitlines()
+    assert md[0].startswith("Table:") and "synth" in md[0] and "round 1" in md[0]
+    assert "single-scale" in md[0] and "random" in md[0]
+    assert md[2].split("|")[1:7] == [" method ", " round ", " alpha ", " seeds ", " mIoU mean ", " mIoU std "]
+    assert len(md) == 4 + 4
+    dars_line = [l for l in md if l.startswith("| dars ")][0]
+    assert "| 52.00 |" in dars_line and "| 0.5 |" in dars_line and "2.83" in dars_line
+
+
+def test_method_table_rejects_mixed_rounds_and_protocols(tmp_path):
+    with pytest.raises(DarsError, match="round"):
+        method_table([run(tmp_path, method="st", rnd=1), run(tmp_path, method="dars", rnd=2)],
+                     tmp_path / "m.csv", tmp_path / "m.md")
+    with pytest.raises(DarsError, match="protocol"):
+        method_table([run(tmp_path, method="st"), run(tmp_path, method="dars", protocol="multi-scale")],
+                     tmp_path / "m.csv", tmp_path / "m.md")
+    assert not (tmp_path / "m.csv").exists()
