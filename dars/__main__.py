@@ -49,6 +49,7 @@ def build_parser():
     a.add_argument("--pseudo", help="pseudo_labels.txt of this round")
     a.add_argument("--init", help="teacher checkpoint (rounds >= 1)")
     a.add_argument("--work-dir", help="resumable state lives here (not a Snakemake output)")
+    a.add_argument("--threads", type=int)
     a.add_argument("--out", required=True)
 
     a = sub.add_parser("infer", help="teacher inference on one shard of a list into a shard directory")
@@ -133,7 +134,7 @@ def run(args):
     elif stage == "train":
         from .train import train
         train(args.settings, args.out, args.root, args.labeled, args.unlabeled, args.pseudo,
-              args.init, args.work_dir)
+              args.init, args.work_dir, args.threads)
     elif stage == "infer":
         from .infer import infer_stage
         infer_stage(args.ckpt, args.root, args.list, args.out, args.num_shards, args.shard,

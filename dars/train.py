@@ -60,7 +60,7 @@ def segmentation_loss(model, images, labels, aux_weight):
 
 
 def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_list=None,
-          init_ckpt=None, work_dir=None, log=print):
+          init_ckpt=None, work_dir=None, threads=None, log=print):
     s = settings
     round_, mode, seed = s["round"], s["mode"], s["seed"]
     if mode not in ("pretrain", "pseudo", "supervised"):
@@ -69,8 +69,8 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
         raise DarsError("a pseudo-label round needs a pseudo-label list (--pseudo)")
     if round_ > 0 and not init_ckpt:
         raise DarsError(f"round {round_} needs the teacher checkpoint (--init)")
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
+    if threads:
+        torch.set_num_threads(threads)
     device = pick_device()
     torch.manual_seed(seed * 1000 + round_)
 

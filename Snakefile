@@ -1,0 +1,28 @@
+# dars: self-training with re-distributed pseudo labels, as a Snakemake workflow.
+# Read top to bottom: configuration, one rule file per stage, then the targets.
+#   snakemake --cores 2                                   # the config's dataset/split, all rounds
+#   snakemake --cores 8 results/cityscapes/split8/round2/miou.json
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+configfile: "config.yaml"
+validate(config, "workflow/schemas/config.schema.yaml")
+
+include: "workflow/rules/common.smk"     # config checks, wildcard constraints, input functions
+include: "workflow/rules/data.smk"       # synthesize the embedded dataset
+include: "workflow/rules/split.smk"      # labeled / unlabeled lists
+include: "workflow/rules/distribution.smk"  # class prior from labeled ground truth
+include: "workflow/rules/pretrain.smk"   # round 0: supervised on labeled images
+include: "workflow/rules/infer.smk"      # teacher inference -> shards
+include: "workflow/rules/pseudolabel.smk"  # histograms -> thresholds -> pseudo labels
+include: "workflow/rules/train.smk"      # round k student
+include: "workflow/rules/evaluate.smk"   # mIoU on val
+include: "workflow/rules/report.smk"     # mean/std over seeds, per-method tables
+
+
+rule all:
+    input:
+        expand("results/{dataset}/split{split}/round{round}/{file}",
+               dataset=config["dataset"], split=config["split"],
+               round=range(1, config["rounds"] + 1), file=["miou.json", "methods.md"]),

@@ -1,0 +1,19 @@
+# mIoU of a round's model on the val images (confusion matrix over the whole set).
+rule evaluate:
+    input:
+        dataset_files,
+        model=f"{RUN}/{{stage}}/model.pt",
+        split=f"{RUN}/split/split.json",
+    output:
+        f"{RUN}/{{stage}}/miou.json",
+    params:
+        root=dataset_root,
+        settings=predict_settings,
+        run=run_identity,
+    log:
+        f"{LOGS}/{{stage}}/evaluate.log",
+    benchmark:
+        f"{BENCHMARKS}/{{stage}}/evaluate.tsv"
+    shell:
+        "python -m dars evaluate --ckpt {input.model} --root {params.root} --settings {params.settings:q} "
+        "--run {params.run:q} --split-json {input.split} --threads {threads} --out {output} > {log} 2>&1"

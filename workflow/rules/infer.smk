@@ -1,0 +1,20 @@
+# Teacher inference on the unlabeled images, one job per shard: argmax + float16 confidence.
+rule infer:
+    input:
+        dataset_files,
+        model=f"{RUN}/{{stage}}/model.pt",
+        unlabeled=f"{RUN}/split/unlabeled.txt",
+    output:
+        directory(f"{RUN}/{{stage}}/shards/{{shard}}"),
+    params:
+        root=dataset_root,
+        settings=predict_settings,
+        num_shards=config["num_shards"],
+    log:
+        f"{LOGS}/{{stage}}/infer{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{stage}}/infer{{shard}}.tsv"
+    shell:
+        "python -m dars infer --ckpt {input.model} --root {params.root} --list {input.unlabeled} "
+        "--num-shards {params.num_shards} --shard {wildcards.shard} --settings {params.settings:q} "
+        "--threads {threads} --out {output} > {log} 2>&1"

@@ -1,0 +1,73 @@
+# Pseudo-labeling as scatter -> gather -> scatter over the teacher's shards:
+# per-shard confidence histograms, global thresholds, per-shard labels, merged statistics.
+ROUND = f"{RUN}/{{method}}/round{{round}}"
+
+
+rule pseudo_stats:
+    input:
+        shard=f"{RUN}/{{stage}}/shards/{{shard}}",
+    output:
+        f"{RUN}/{{stage}}/hist/{{shard}}.npy",
+    log:
+        f"{LOGS}/{{stage}}/pseudo_stats{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{stage}}/pseudo_stats{{shard}}.tsv"
+    shell:
+        "python -m dars pseudo-stats --shard {input.shard} --out {output} > {log} 2>&1"
+
+
+rule pseudo_thresholds:
+    input:
+        hists=teacher_hists,
+        prior=f"{RUN}/prior.json",
+    output:
+        f"{ROUND}/thresholds.json",
+    params:
+        labeler=labeler,
+        alpha=alpha,
+    log:
+        f"{LOGS}/{{method}}/round{{round}}/pseudo_thresholds.log",
+    benchmark:
+        f"{BENCHMARKS}/{{method}}/round{{round}}/pseudo_thresholds.tsv"
+    shell:
+        "python -m dars pseudo-thresholds --hists {input.hists} --labeler {params.labeler} "
+        "--alpha {params.alpha} --prior {input.prior} --out {output} > {log} 2>&1"
+
+
+rule pseudo_label:
+    input:
+        dataset_files,
+        shard=teacher_shard,
+        thresholds=f"{ROUND}/thresholds.json",
+    output:
+        directory(f"{ROUND}/pseudo/{{shard}}"),
+    params:
+        root=dataset_root,
+    log:
+        f"{LOGS}/{{method}}/round{{round}}/pseudo_label{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{method}}/round{{round}}/pseudo_label{{shard}}.tsv"
+    shell:
+        "python -m dars pseudo-label --shard {input.shard} --thresholds {input.thresholds} "
+        "--seed {wildcards.seed} --round {wildcards.round} --root {params.root} --out {output} > {log} 2>&1"
+
+
+rule pseudo_merge:
+    input:
+        dataset_files,
+        thresholds=f"{ROUND}/thresholds.json",
+        labels=expand(f"{ROUND}/pseudo/{{shard}}", shard=SHARDS, allow_missing=True),
+        prior=f"{RUN}/prior.json",
+    output:
+        stats=f"{ROUND}/pseudo_stats.json",
+        labels=f"{ROUND}/pseudo_labels.txt",
+    params:
+        root=dataset_root,
+    log:
+        f"{LOGS}/{{method}}/round{{round}}/pseudo_merge.log",
+    benchmark:
+        f"{BENCHMARKS}/{{method}}/round{{round}}/pseudo_merge.tsv"
+    shell:
+        "python -m dars pseudo-merge --thresholds {input.thresholds} --labels {input.labels} "
+        "--prior {input.prior} --root {params.root} --out-stats {output.stats} "
+        "--out-list {output.labels} > {log} 2>&1"

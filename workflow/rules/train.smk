@@ -1,0 +1,24 @@
+# Round k >= 1: the student continues from the teacher's weights and optimizer state on
+# labeled + pseudo-labeled batches (or labeled-only for the `supervised` control).
+rule train:
+    input:
+        dataset_files,
+        teacher=teacher_checkpoint,
+        labeled=f"{RUN}/split/labeled.txt",
+        unlabeled=f"{RUN}/split/unlabeled.txt",
+        pseudo=pseudo_list,
+    output:
+        f"{RUN}/{{method}}/round{{round}}/model.pt",
+    params:
+        root=dataset_root,
+        settings=train_settings,
+        pseudo_arg=pseudo_arg,
+        work=f"{RUN}/{{method}}/round{{round}}/work",
+    log:
+        f"{LOGS}/{{method}}/round{{round}}/train.log",
+    benchmark:
+        f"{BENCHMARKS}/{{method}}/round{{round}}/train.tsv"
+    shell:
+        "python -m dars train --settings {params.settings:q} --root {params.root} "
+        "--labeled {input.labeled} --unlabeled {input.unlabeled} {params.pseudo_arg} "
+        "--init {input.teacher} --work-dir {params.work} --threads {threads} --out {output} > {log} 2>&1"
