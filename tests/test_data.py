@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+
+from dars.data.cityscapes import find_pairs, image_id, prepare_train_ids, read_list
+from dars.data.splits import make_split
+from dars.data.transforms import augment
+from dars.io import DarsError, read_label
+from dars.prior import prior_stage
+
+from conftest import write_cityscapes_tree
+
+
+def test_find_pairs_and_ids(tiny_cityscapes):
+    pairs = find_pairs(tiny_cityscapes, "train")
+    assert len(pairs) == 8
+    img, lab = pairs[0]
+    assert img.startswith("leftImg8bit/train/") and lab.endswith("_gtFine_labelTrainIds.png")
+    assert image_id(img) == "aachen_000000_000019"
+
+
+def test_missing_root_and_missing_trainids(tmp_path):
+    with pytest.raises(DarsError, match="leftImg8bit"):
+        find_pairs(tmp_path / "nope", "train")
+    root = write_cityscapes_tree(tmp_path / "cs", trainids=False)
+    with pytest.raises(DarsError, match="prepare-cityscapes"):
+        find_pairs(root, "train")
+    assert prepare_train_ids(root) == 10
+    assert prepare_train_ids(root) == 0  # never rewrites existing files
+    pairs = find_pairs(root, "train")
+    lab = read_label(root / pairs[0][1])
+    assert set(np.unique(lab)) <= set(range(19)) | {255}
+
+
+def test_random_split_is_seeded_and_nested(tiny_cityscapes, tmp_path):
+    make_split(tiny_cityscapes, 4, 3, tmp_path / "s4", "tiny")
+    make_split(tiny_cityscapes, 8, 3, tmp_path / "s8", "tiny")
+    make_split(tiny_cityscapes, 8, 3, tmp_path / "s8b", "tiny")
+    l4 = read_list(tmp_path / "s4/labeled.txt")
+    l8 = read_list(tmp_path / "s8/labeled.txt")
+    assert len(l4) == 2 and len(l8) == 1
+    assert set(l8) <= set(l4)
+    assert (tmp_path / "s8/labeled.txt").read_bytes() == (tmp_path / "s8b/labeled.txt").read_bytes()
+    unl = read_list(tmp_path / "s8/unlabeled.txt")
+    assert len(unl) == 7 and not set(unl) & set(l8)
+    info = json.loads((tmp_path / "s8/split.json").read_text())
+    assert info["source"] == "random" and info["num_labeled"] == 1
+    assert len(info["labeled_class_images"]) == 19
+
+
+def test_imported_split(tiny_cityscapes, tmp_path):
+    pairs = find_pairs(tiny_cityscapes, "train")[:3]
+    lst = tmp_path / "list.txt"
+    lst.write_text("".join(f"{i} {l}\n" for i, l in pairs))
+    make_split(tiny_cityscapes, 8, 0, tmp_path / "imp", "tiny", list_file=lst)
+    info = json.loads((tmp_path / "imp/split.json").read_text())
+    assert info["source"] == "imported" and info["num_labeled"] == 3 and info["source_sha256"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("leftImg8bit/train/x/y_leftImg8bit.png gtFine/train/x/y.png\n")
+    with pytest.raises(DarsError, match="bad.txt"):
+        make_split(tiny_cityscapes, 8, 0, tmp_path / "bad", "tiny", list_file=bad)
+
+
+def test_prior_counts_labeled_pixels(tiny_cityscapes, tmp_path):
+    make_split(tiny_cityscapes, 4, 0, tmp_path / "s", "tiny")
+    prior_stage(tiny_cityscapes, tmp_path / "s/labeled.txt", tmp_path / "prior.json")
+    prior = json.loads((tmp_path / "prior.json").read_text())
+    expected = np.zeros(19, np.int64)
+    void = 0
+    for _, lab in read_list(tmp_path / "s/labeled.txt"):
+        y = read_label(tiny_cityscapes / lab)
+        expected += np.bincount(y[y != 255], minlength=19)
+        void += int((y == 255).sum())
+    assert prior["counts"] == expected.tolist() and prior["void_pixels"] == void
+    assert abs(sum(prior["shares"]) - 1) < 1e-9
+
+
+def test_augment_shapes_and_ignore_padding():
+    rng = np.random.default_rng(0)
+    image = np.full((20, 40, 3), 100, np.uint8)
+    label = np.zeros((20, 40), np.uint8)
+    img, lab = augment(image, label, rng, crop=(32, 48), scale_range=(0.5, 0.6))
+    assert img.shape == (32, 48, 3) and lab.shape == (32, 48)
+    assert (lab == 255).any() and set(np.unique(lab)) <= {0, 255}
+    a = augment(image, label, np.random.default_rng(5), crop=(16, 16), scale_range=(0.5, 2))
+    b = augment(image, label, np.random.default_rng(5), crop=(16, 16), scale_range=(0.5, 2))
+    assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
