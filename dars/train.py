@@ -99,7 +99,7 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
     steps_per_epoch = max(1, epoch_len // bs)
     total_steps = steps_per_epoch * s["epochs"]
 
-    state = {"step": 0, "history": []}
+    state = {"step": 0, "history": [], "sums": {"loss_labeled": 0.0, "loss_pseudo": 0.0, "n": 0}}
     fp = fingerprint(s, init_ckpt)
     last = Path(work_dir) / "last.pt" if work_dir else None
     if last and last.is_file():
@@ -108,7 +108,7 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
             torch.set_rng_state(ck["rng"])
-            state = {"step": ck["step"], "history": ck["history"]}
+            state = {"step": ck["iteration"], "history": ck["history"], "sums": ck["sums"]}
             log(f"resuming from {last} at step {state['step']}/{total_steps}")
         else:
             log(f"ignoring {last}: it belongs to other settings or another teacher")
@@ -118,7 +118,7 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
                    "model_name": s["model"], "num_classes": s["num_classes"], "round": round_,
                    "epoch": state["step"] / steps_per_epoch, "epochs": s["epochs"],
                    "iteration": state["step"], "settings": s, "history": state["history"],
-                   "rng": torch.get_rng_state(), "fingerprint": fp, "complete": final}
+                   "rng": torch.get_rng_state(), "sums": state["sums"], "fingerprint": fp, "complete": final}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
 
@@ -130,8 +130,10 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
 
     def loader(dataset, order, start):
         batches = [order[i * bs:(i + 1) * bs].tolist() for i in range(start, steps_per_epoch)]
+        # Its own generator: a DataLoader otherwise draws from the global RNG, which would
+        # make a resumed run's dropout differ from an uninterrupted one.
         return DataLoader(dataset, batch_sampler=batches, num_workers=s.get("workers", 0),
-                          pin_memory=device.type == "cuda", persistent_workers=False)
+                          pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed))
 
     model.train()
     t0 = time.time()
@@ -143,7 +145,7 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
         if second is not None:
             second.set_epoch(epoch)
             second_batches = loader(second, epoch_order(len(second), seed + 1, round_, epoch, steps_per_epoch * bs), start)
-        sums = {"loss_labeled": 0.0, "loss_pseudo": 0.0, "n": 0}
+        sums = state["sums"]  # running means of this epoch, kept in checkpoints
         for (x, y), batch2 in zip(first_batches, second_batches):
             lr = poly_lr(s["base_lr"], round_, state["step"], total_steps, s["poly_power"])
             for group in optimizer.param_groups:
@@ -154,25 +156,32 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
                 x2, y2 = batch2
                 loss_pseudo = segmentation_loss(model, x2.to(device), y2.to(device), s["aux_weight"])
                 loss = loss_labeled + loss_pseudo
-                sums["loss_pseudo"] += float(loss_pseudo)
+                sums["loss_pseudo"] += loss_pseudo.item()
             if not torch.isfinite(loss):
                 raise DarsError(f"loss became {float(loss)} at step {state['step']}; lower train.base_lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            sums["loss_labeled"] += float(loss_labeled)
+            sums["loss_labeled"] += loss_labeled.item()
             sums["n"] += 1
             state["step"] += 1
-            if last and (stop["signal"] or state["step"] % s["checkpoint_every"] == 0):
+            if stop["signal"] or state["step"] % steps_per_epoch == 0:
+                break
+            if last and state["step"] % s["checkpoint_every"] == 0:
                 save(last)
-            if stop["signal"]:
-                log(f"signal {stop['signal']}: saved {last} at step {state['step']}, exiting for requeue")
-                raise SystemExit(128 + stop["signal"])
-        n = max(sums["n"], 1)
-        entry = {"epoch": epoch + 1, "iteration": state["step"], "lr": lr,
-                 "loss_labeled": sums["loss_labeled"] / n, "loss_pseudo": sums["loss_pseudo"] / n if second else None}
-        state["history"].append(entry)
-        log(json.dumps(entry) + f"  ({time.time() - t0:.0f}s)")
+        if not stop["signal"] or state["step"] % steps_per_epoch == 0:
+            n = max(sums["n"], 1)
+            entry = {"epoch": epoch + 1, "iteration": state["step"], "lr": lr, "loss_labeled": sums["loss_labeled"] / n,
+                     "loss_pseudo": sums["loss_pseudo"] / n if second else None}
+            state["history"].append(entry)
+            state["sums"] = {"loss_labeled": 0.0, "loss_pseudo": 0.0, "n": 0}
+        if last:
+            save(last)
+        if state["step"] % steps_per_epoch == 0:
+            log(json.dumps(state["history"][-1]) + f"  ({time.time() - t0:.0f}s)")
+        if stop["signal"]:
+            log(f"signal {stop['signal']}: saved {last} at step {state['step']}, exiting so a rerun resumes")
+            raise SystemExit(128 + stop["signal"])
     save(out_ckpt, final=True)
     if last and last.is_file():
         last.unlink()  # the output now holds the same state

@@ -1,0 +1,84 @@
+import json
+
+import pytest
+import torch
+
+from dars.data.splits import make_split
+from dars.evaluate import evaluate_stage
+from dars.infer import infer_stage, shard_slice
+from dars.shards import Shard
+from dars.train import poly_lr, train
+
+SETTINGS = {
+    "model": "lite", "num_classes": 19, "seed": 0, "round": 0, "mode": "pretrain", "epochs": 3,
+    "batch_size": 2, "crop": [32, 48], "resize": None, "scale_range": [0.5, 1.0], "base_lr": 0.01,
+    "head_lr_mult": 10, "momentum": 0.9, "weight_decay": 1e-4, "poly_power": 0.9, "aux_weight": 0.4,
+    "rotate": 10, "blur": True, "flip": True, "checkpoint_every": 1, "workers": 0,
+}
+
+
+@pytest.fixture
+def split_dir(tiny_cityscapes, tmp_path):
+    make_split(tiny_cityscapes, 2, 0, tmp_path / "split", "tiny")
+    return tmp_path / "split"
+
+
+def test_poly_schedule_continues_across_rounds():
+    assert poly_lr(1.0, 0, 0, 100, 0.9) == 1.0
+    assert abs(poly_lr(1.0, 1, 0, 100, 0.9) - 0.5 ** 0.9) < 1e-12      # 0.536
+    assert abs(poly_lr(1.0, 2, 0, 100, 0.9) - (1 / 3) ** 0.9) < 1e-12  # 0.372
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tiny_cityscapes, split_dir, tmp_path):
+    labeled = split_dir / "labeled.txt"
+    train(SETTINGS, tmp_path / "a.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wa", log=lambda m: None)
+
+    def crash_after_first_epoch(msg):
+        if msg.startswith('{"epoch": 1'):
+            raise Interrupt
+    with pytest.raises(Interrupt):
+        train(SETTINGS, tmp_path / "b.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wb",
+              log=crash_after_first_epoch)
+    assert (tmp_path / "wb/last.pt").is_file() and not (tmp_path / "b.pt").exists()
+    messages = []
+    train(SETTINGS, tmp_path / "b.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wb", log=messages.append)
+    assert any(m.startswith("resuming") for m in messages)
+    a = torch.load(tmp_path / "a.pt", weights_only=False)
+    b = torch.load(tmp_path / "b.pt", weights_only=False)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert a["history"] == b["history"]
+    assert not (tmp_path / "wb/last.pt").exists()
+
+
+def test_student_round_continues_teacher_and_inference_and_evaluation(tiny_cityscapes, split_dir, tmp_path):
+    labeled, unlabeled = split_dir / "labeled.txt", split_dir / "unlabeled.txt"
+    train(SETTINGS, tmp_path / "r0.pt", tiny_cityscapes, labeled, log=lambda m: None)
+    for k in range(2):
+        infer_stage(tmp_path / "r0.pt", tiny_cityscapes, unlabeled, tmp_path / f"shards/{k}", 2, k)
+    shards = [Shard(tmp_path / f"shards/{k}") for k in range(2)]
+    assert sum(len(s) for s in shards) == 4
+    meta, pred, conf = shards[0].get(0)
+    assert pred.shape == (32, 64) and conf.dtype == "float16" and 0 < conf.min() and conf.max() <= 1
+    # A supervised-control round continues from the teacher's optimizer state.
+    student = dict(SETTINGS, round=1, mode="supervised", epochs=1)
+    train(student, tmp_path / "r1.pt", tiny_cityscapes, labeled, unlabeled_list=unlabeled,
+          init_ckpt=tmp_path / "r0.pt", log=lambda m: None)
+    ck = torch.load(tmp_path / "r1.pt", weights_only=False)
+    assert ck["round"] == 1 and ck["history"][0]["lr"] < 0.01 * 0.54
+    result = evaluate_stage(tmp_path / "r1.pt", tiny_cityscapes, tmp_path / "miou.json",
+                            run={"method": "supervised", "round": 1})
+    saved = json.loads((tmp_path / "miou.json").read_text())
+    assert saved["method"] == "supervised" and saved["num_images"] == 2
+    assert 0 <= result["miou"] <= 1 and len(saved["iou"]) == 19
+
+
+def test_shard_slices_cover_every_item_once():
+    for n in (0, 1, 7, 100):
+        for k in (1, 3, 8):
+            items = [i for s in range(k) for i in shard_slice(n, k, s)]
+            assert items == list(range(n))
