@@ -36,7 +36,7 @@ def _fmt(x):
     if isinstance(x, (int, np.integer)):
         return f"{int(x):,}"
     if isinstance(x, (float, np.floating)):
-        return f"{float(x):.4g}"
+        return f"{float(x):.6g}"
     return str(x)
 
 
@@ -65,9 +65,7 @@ def inspect(path, overlay=None, root=None) -> str:
     if overlay is not None:
         return _overlay(path, Path(overlay), root)
     if path.is_dir():
-        if (path / "index.json").is_file():
-            return _shards([path])
-        shards = sorted(p.parent for p in path.glob("*/index.json"))
+        shards = [path] if (path / "index.json").is_file() else sorted(p.parent for p in path.glob("*/index.json"))
         if shards:
             return _shards(shards)
         pngs = sorted(path.rglob("*.png"))
@@ -76,16 +74,11 @@ def inspect(path, overlay=None, root=None) -> str:
         raise _unsupported(path, "a directory with no shards and no PNGs")
     if not path.is_file():
         raise DarsError(f"{path}: no such file or directory")
-    suffix = path.suffix.lower()
-    if suffix == ".txt":
-        return _image_list(path)
-    if suffix == ".png":
-        return _label_pngs([path], path)
-    if suffix == ".npy":
-        return _hist(path)
-    if suffix in (".pt", ".pth"):
-        return _checkpoint(path)
-    if suffix != ".json":
+    handlers = {".txt": _image_list, ".npy": _hist, ".pt": _checkpoint, ".pth": _checkpoint,
+                ".png": lambda p: _label_pngs([p], p)}
+    if path.suffix.lower() in handlers:
+        return handlers[path.suffix.lower()](path)
+    if path.suffix.lower() != ".json":
         raise _unsupported(path)
     obj = read_json(path)
     if not isinstance(obj, dict):
@@ -95,11 +88,15 @@ def inspect(path, overlay=None, root=None) -> str:
     if "miou_mean" in obj or ("iou" in obj and "miou" in obj):
         return _miou(path, obj)
     if "num_labeled" in obj:
-        return _split_json(path, obj)
+        return _per_class_json(path, obj, "split description")
     if "labeler" in obj or path.name in ("thresholds.json", "pseudo_stats.json"):
-        return _per_class_json(path, obj, f"pseudo-labeler {path.stem}", skip=("tau_bits", "rho_num", "rho_den"))
+        # tau_bits, rho_num/rho_den encode tau and rho exactly; tp/on-gt counts are the inputs of precision
+        return _per_class_json(path, obj, f"pseudo-labeler output ({path.name})",
+                               skip=("tau_bits", "rho_num", "rho_den", "gt.tp", "gt.pseudo_on_gt", "gt.gt_pixels"))
     if path.name == "prior.json" or (obj.get("source") == "labeled" and "shares" in obj):
         return _prior(path, obj)
+    if "pseudo_counts" in obj:  # pseudo/{k}/stats.json of the label stage
+        return _per_class_json(path, obj, "pseudo labels of one shard", skip=("gt.tp", "gt.pseudo_on_gt"))
     if path.name == "stats.json" or "shares" in obj:
         return _per_class_json(path, obj, "synthetic dataset statistics")
     raise _unsupported(path, "JSON with unrecognised keys " + ", ".join(list(obj)[:8]))
@@ -120,19 +117,6 @@ def _image_list(path):
         out.append(f"WARNING: {len(dup)} duplicated image ids, e.g. {dup[:3]}")
     if bad:
         out.append(f"WARNING: {len(bad)} malformed lines (expected 2 paths), line(s) {[n for n, _ in bad[:10]]}")
-    return "\n".join(out)
-
-
-def _split_json(path, obj):
-    out = [f"{path}: split description"]
-    for key in ("dataset", "root", "split", "seed", "source", "source_file", "source_sha256",
-                "num_labeled", "num_unlabeled"):
-        out.append(f"  {key}: {_fmt(obj.get(key))}")
-    counts = obj.get("labeled_class_images")
-    if counts:
-        rows = [(n, _fmt(c)) for n, c in zip(_names(len(counts), obj), counts)]
-        out += ["labeled images containing each class:", _table(["class", "images"], rows)]
-    out.append("missing classes: " + (", ".join(obj.get("missing_classes") or []) or "none"))
     return "\n".join(out)
 
 
@@ -234,12 +218,19 @@ def _hist(path):
 
 
 def _per_class_json(path, obj, title, skip=()):
-    """Scalars as lines, per-class values (lists, dicts by class name, or `classes` entries) as a table."""
-    n = len(obj["classes"]) if isinstance(obj.get("classes"), list) else len(obj.get("class_names") or CLASS_NAMES)
+    """Scalars as lines; per-class values (lists, dicts by class name, `classes` entries) as a table.
+
+    Generic on purpose: the labeler and data generator may add diagnostics, and they show up
+    here without a change."""
+    if isinstance(obj.get("thresholds"), dict):  # pseudo_stats.json nests its thresholds.json
+        obj = {**obj["thresholds"], **{k: v for k, v in obj.items() if k != "thresholds"}}
+    n = obj.get("num_classes") or len(obj.get("classes") or obj.get("class_names") or CLASS_NAMES)
     names = _names(n, obj)
     scalars, columns = [], {}
 
     def visit(prefix, value):
+        if prefix in skip:
+            return
         if isinstance(value, list) and len(value) == n and all(not isinstance(v, (list, dict)) for v in value):
             columns[prefix] = value
         elif isinstance(value, dict) and value and set(value) <= set(names):
@@ -247,10 +238,12 @@ def _per_class_json(path, obj, title, skip=()):
         elif isinstance(value, dict):
             for k, v in value.items():
                 visit(f"{prefix}.{k}", v)
-        elif not isinstance(value, list):
+        elif isinstance(value, list):  # e.g. missing_classes of split.json
+            scalars.append(f"  {prefix}: " + (", ".join(map(str, value)) if len(value) <= n else f"{len(value)} entries"))
+        else:
             scalars.append(f"  {prefix}: {_fmt(value)}")
 
-    for key, value in obj.items():
+    for key, value in sorted(obj.items(), key=lambda kv: kv[0] != "classes"):  # per-class entries first
         if key == "classes" and isinstance(value, list) and all(isinstance(v, dict) for v in value):
             for k in dict.fromkeys(k for entry in value for k in entry):
                 if k not in skip:
@@ -321,21 +314,22 @@ def _miou(path, obj):
         return "\n".join(out)
     keys = ("dataset", "split", "split_source", "method", "seed", "round", "alpha", "scale_range",
             "protocol", "checkpoint", "num_images")
-    acc = obj.get("acc") or [None] * len(obj["iou"])
-    return "\n".join([f"{path}: evaluation of one run"] + [f"  {k}: {_fmt(obj.get(k))}" for k in keys if k in obj]
-                     + [f"  mIoU {_pct(obj['miou'])} %, mAcc {_pct(obj.get('macc'))} %, allAcc {_pct(obj.get('allacc'))} %",
-                        _table(["class", "IoU %", "Acc %"], [(c, _pct(i), _pct(a)) for c, i, a in
-                                                              zip(_names(len(obj["iou"]), obj), obj["iou"], acc)])])
+    out = [f"{path}: evaluation of one run"] + [f"  {k}: {_fmt(obj.get(k))}" for k in keys if k in obj]
+    out.append(f"  mIoU {_pct(obj['miou'])} %, mAcc {_pct(obj.get('macc'))} %, allAcc {_pct(obj.get('allacc'))} %")
+    iou = obj["iou"]
+    acc = obj.get("acc") or [None] * len(iou)
+    out.append(_table(["class", "IoU %", "Acc %"], [(c, _pct(i), _pct(a)) for c, i, a in zip(_names(len(iou), obj), iou, acc)]))
+    return "\n".join(out)
 
 
 def _title(panel, text):
-    """Title in white with a black outline, legible on any background."""
+    """White title on a black box, legible on any background (an outline drawn with a thicker
+    stroke would not line up: OpenCV's glyph advance grows with the thickness)."""
     scale = max(0.35, panel.shape[1] / 900)
     thick = max(1, round(scale * 2))
-    (_, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    org = (4, 4 + th)
-    cv2.putText(panel, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-    cv2.putText(panel, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    cv2.rectangle(panel, (0, 0), (tw + 8, th + base + 6), (0, 0, 0), cv2.FILLED)
+    cv2.putText(panel, text, (4, 3 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 def render_overlay(image_rgb, label=None, pred=None, *, out_png, titles=None, dark=None):
