@@ -1,11 +1,15 @@
 """Segmentation models by name. Every model returns {"out": logits at input size} and, when it
 has an auxiliary head, {"aux": ...} in training mode; `backbone_parameters()` get the base
 learning rate and `head_parameters()` the multiplied one."""
+from functools import partial
+
 from ..io import DarsError
 from .lite import LiteSeg
 
 MODELS = {
-    "lite": LiteSeg,
+    "lite": partial(LiteSeg, width=16),
+    "lite24": partial(LiteSeg, width=24),
+    "lite32": partial(LiteSeg, width=32),
 }
 
 

@@ -1,0 +1,113 @@
+"""End to end: Snakemake runs the whole chain on a tiny synthetic config; bad input fails clearly."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import write_cityscapes_tree
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def tiny_config(**overrides):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(split=4, rounds=2, seeds=[0, 1], num_shards=2,
+                  compare_methods=["supervised", "st", "cbst", "dars"])
+    config["datasets"]["synthetic"]["synthetic"] = {
+        "num_train": 32, "num_val": 8, "height": 64, "width": 128, "seed": 0}
+    config["train"].update(crop=[48, 96], batch_size=4, pretrain_epochs=3, round_epochs=1)
+    config.update(overrides)
+    return config
+
+
+def snakemake(workdir, *args, config=None, timeout=900):
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(SNAKEMAKE + ["--directory", str(workdir), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    proc = snakemake(workdir, "--cores", "2", config=tiny_config())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return workdir
+
+
+def test_pipeline_produces_every_artifact(finished_run):
+    res = finished_run / "results/synthetic/split4"
+    agg = json.loads((res / "round2/miou.json").read_text())
+    assert agg["method"] == "dars" and agg["round"] == 2 and sorted(agg["seeds"]) == [0, 1]
+    assert len(agg["per_seed"]) == 2 and 0 <= agg["miou_mean"] <= 1
+    for seed in (0, 1):
+        run = res / f"seed{seed}"
+        for method in ("st", "cbst", "dars"):
+            for r in (1, 2):
+                stats = json.loads((run / f"{method}/round{r}/pseudo_stats.json").read_text())
+                assert stats["labeler"] == method
+                assert stats["alpha"] == [0.2, 0.5][r - 1]
+                assert stats["kl_prior_pseudo"] is not None and stats["kl_pseudo_prior"] is not None
+                listed = (run / f"{method}/round{r}/pseudo_labels.txt").read_text().splitlines()
+                assert len(listed) == 24  # every unlabeled image, every round
+                miou = json.loads((run / f"{method}/round{r}/miou.json").read_text())
+                assert (miou["method"], miou["seed"], miou["round"]) == (method, seed, r)
+                assert miou["split_source"] == "random" and miou["alpha"] == [0.2, 0.5][r - 1]
+        assert json.loads((run / "round0/miou.json").read_text())["method"] == "baseline"
+    table = (res / "round1/methods.md").read_text()
+    for row in ("baseline", "supervised", "st", "cbst", "dars"):
+        assert f"| {row} " in table
+    # Every rule left a log and a benchmark, and resumable state was cleaned up.
+    assert (finished_run / "logs/synthetic/split4/seed0/round0/pretrain.log").is_file()
+    assert (finished_run / "benchmarks/synthetic/split4/seed0/dars/round2/train.tsv").is_file()
+    assert not list(res.glob("seed*/**/work/last.pt"))
+
+
+def test_rerun_is_a_no_op(finished_run):
+    proc = snakemake(finished_run, "-n", "--cores", "2")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_real_cityscapes_layout_plans_the_whole_chain(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes")
+    config = tiny_config()
+    config["datasets"]["cityscapes"]["root"] = str(root)
+    proc = snakemake(tmp_path, "-n", "results/cityscapes/split8/round2/miou.json", config=config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for rule in ("split", "distribution", "pretrain", "infer", "pseudo_stats", "pseudo_thresholds",
+                 "pseudo_label", "pseudo_merge", "train", "evaluate", "aggregate"):
+        assert f"rule {rule}:" in out or f"\n{rule} " in out, rule
+    assert "synthesize" not in out
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"default_method": "dars2"}, "default_method"),
+    ({"roundz": 2}, "roundz"),
+    ({"methods": {"dars": {"labeler": "dars", "alpha": [0.2, 1.5], "scale_range": [[0.5, 1], [0.5, 1]]}}}, "1.5"),
+    ({"methods": {"dars": {"labeler": "darts", "alpha": [0.2, 0.5], "scale_range": [[0.5, 1], [0.5, 1]]}}}, "darts"),
+])
+def test_bad_config_stops_with_a_clear_error(tmp_path, change, message):
+    config = tiny_config()
+    if "methods" in change:
+        config["methods"].update(change.pop("methods"))
+    config.update(change)
+    proc = snakemake(tmp_path, "-n", config=config)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_missing_dataset_root_names_the_key_and_path(tmp_path):
+    config = tiny_config()
+    config["datasets"]["cityscapes"]["root"] = str(tmp_path / "nowhere")
+    proc = snakemake(tmp_path, "-n", "results/cityscapes/split8/round1/miou.json", config=config)
+    assert proc.returncode != 0
+    assert "datasets.cityscapes.root" in proc.stderr + proc.stdout and "nowhere" in proc.stderr + proc.stdout
