@@ -38,7 +38,13 @@ def build_parser():
 
     a = sub.add_parser("prior", help="class prior from labeled ground truth")
     a.add_argument("--root", required=True)
-    a.add_argument("--list", required=True)
+    a.add_argument("--list", help="labeled list; without it, the val labels (the `td` oracle)")
+    a.add_argument("--source", default="labeled", choices=["labeled", "td"])
+    a.add_argument("--out", required=True)
+
+    a = sub.add_parser("prior-est", help="class prior estimated from teacher shards (EM, no labels)")
+    a.add_argument("--shards", nargs="+", required=True)
+    a.add_argument("--prior", required=True, help="prior.json of the labeled set the teacher saw")
     a.add_argument("--out", required=True)
 
     a = sub.add_parser("train", help="round 0 pretraining or a self-training round")
@@ -130,7 +136,10 @@ def run(args):
                   "can learn these classes", file=sys.stderr)
     elif stage == "prior":
         from .prior import prior_stage
-        prior_stage(args.root, args.list, args.out)
+        prior_stage(args.root, args.list, args.out, args.source)
+    elif stage == "prior-est":
+        from .prior import prior_est_stage
+        prior_est_stage(args.shards, args.prior, args.out)
     elif stage == "train":
         from .train import train
         train(args.settings, args.out, args.root, args.labeled, args.unlabeled, args.pseudo,

@@ -28,6 +28,8 @@ def check(config):
             raise DarsError(f"{where}: preset names must be alphanumeric and not one of {sorted(RESERVED)}")
         if preset["labeler"] not in LABELERS:
             raise DarsError(f"{where}.labeler: {preset['labeler']!r} is unknown; choose one of {LABELERS}")
+        if preset.get("prior", "labeled") != "labeled" and preset["labeler"] not in ("dars", "da"):
+            raise DarsError(f"{where}.prior: only the dars and da labelers use a class prior")
         if preset["labeler"] != "none":
             alphas = preset.get("alpha") or []
             if len(alphas) < config["rounds"]:

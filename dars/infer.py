@@ -1,4 +1,5 @@
 """Teacher inference: class probabilities per image (whole image, optional flip), written to shards."""
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,17 @@ def shard_slice(num_items, num_shards, shard):
     return range(bounds[shard], bounds[shard + 1])
 
 
+PROB_SAMPLES = 1024  # pixels per image whose full softmax is kept for prior estimation
+
+
+def sample_pixels(image_id, num_pixels, k=PROB_SAMPLES):
+    """Sorted flat indices of k pixels (all if fewer), seeded by the image id alone."""
+    if num_pixels <= k:
+        return np.arange(num_pixels)
+    rng = np.random.default_rng(zlib.crc32(image_id.encode()))
+    return np.sort(rng.choice(num_pixels, size=k, replace=False))
+
+
 def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, resize=None, flip=True, threads=None):
     """Run the teacher on shard `shard` of the images in `list_file` and write one shard directory."""
     if threads:
@@ -66,7 +78,10 @@ def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, resize=None, 
             image_rel, label_rel = pairs[i]
             probs = predict_probs(model, read_image(Path(root) / image_rel), resize, flip, device)
             conf, pred = probs.max(0)
+            iid = image_id(image_rel)
+            picks = torch.from_numpy(sample_pixels(iid, conf.numel())).to(probs.device)
+            sample = probs.flatten(1)[:, picks].T.to(torch.float16).cpu().numpy()
             # float16 confidences, as in the method: ties among confident pixels are real and
             # are what DARS's random sampling resolves.
-            writer.add(image_id(image_rel), pred.to(torch.uint8).cpu().numpy(),
-                       conf.to(torch.float16).cpu().numpy(), image=image_rel, label=label_rel)
+            writer.add(iid, pred.to(torch.uint8).cpu().numpy(), conf.to(torch.float16).cpu().numpy(),
+                       image=image_rel, label=label_rel, prob_sample=sample)

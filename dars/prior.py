@@ -1,18 +1,59 @@
 """The class prior pi: each class's share of the non-void labeled ground-truth pixels."""
+import numpy as np
+
 from .classes import CLASS_NAMES, NUM_CLASSES
-from .data.cityscapes import class_pixel_counts, read_list
-from .io import DarsError, write_json
+from .data.cityscapes import class_pixel_counts, find_pairs, read_list
+from .io import DarsError, read_json, write_json
 
 
 def prior_stage(root, list_file, out_json, source="labeled"):
-    """Count trainIds over the labels of `list_file` (images relative to `root`) into prior.json."""
-    pairs = read_list(list_file, root)
+    """Count trainIds over the labels of `list_file` (images relative to `root`) into prior.json;
+    with no list file, over the val images (`td`: the target distribution, an oracle)."""
+    pairs = read_list(list_file, root) if list_file else find_pairs(root, "val")
     counts, void = class_pixel_counts(root, pairs, NUM_CLASSES)
     total = int(counts.sum())
     if total == 0:
         raise DarsError(f"{list_file}: the listed labels hold no non-void pixels; cannot estimate a prior")
     write_json(out_json, {
-        "source": source, "list": str(list_file), "class_names": list(CLASS_NAMES),
+        "source": source, "list": str(list_file) if list_file else "val", "class_names": list(CLASS_NAMES),
         "counts": counts.tolist(), "shares": (counts / total).tolist(),
         "num_pixels": total, "void_pixels": void,
+    })
+
+
+def estimate_prior_em(probs, train_prior, iterations=1000, tol=1e-8):
+    """EM re-estimation of class priors under label shift (Saerens, Latinne & Decaestecker 2002).
+
+    `probs` are the teacher's posteriors (N x C) on target pixels, obtained under the class
+    prior `train_prior` it was trained with. Each step re-weights the posteriors by
+    pi_new / pi_train, renormalises, and takes their mean as the next prior."""
+    probs = np.asarray(probs, dtype=np.float64)
+    train_prior = np.asarray(train_prior, dtype=np.float64)
+    if len(probs) == 0:
+        raise DarsError("no sampled teacher probabilities to estimate a prior from; rerun the infer stage")
+    # A class absent from the labeled set cannot be re-weighted; keep a tiny floor instead of 0/0.
+    base = np.maximum(train_prior, 1e-8)
+    prior = base.copy()
+    for step in range(1, iterations + 1):
+        q = probs * (prior / base)
+        q /= np.maximum(q.sum(1, keepdims=True), 1e-30)
+        new = q.mean(0)
+        if np.abs(new - prior).max() < tol:
+            prior = new
+            break
+        prior = new
+    return prior / prior.sum(), step
+
+
+def prior_est_stage(shard_dirs, labeled_prior_json, out_json):
+    """prior.json estimated from teacher posteriors on the unlabeled images (no target labels)."""
+    from .shards import Shard
+    probs = np.concatenate([Shard(d).prob_samples() for d in shard_dirs])
+    train = read_json(labeled_prior_json)
+    shares, steps = estimate_prior_em(probs, train["shares"])
+    write_json(out_json, {
+        "source": "est", "method": "EM label-shift re-estimation (Saerens et al. 2002)",
+        "class_names": list(CLASS_NAMES), "shares": shares.tolist(), "em_iterations": steps,
+        "num_samples": int(len(probs)), "train_prior": str(labeled_prior_json),
+        "shards": [str(d) for d in shard_dirs],
     })

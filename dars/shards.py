@@ -6,6 +6,9 @@ A shard is a directory holding
                    "offset": pixel offset into the flat arrays}, ...]}
   pred.u8      uint8 argmax class of every pixel, images concatenated row-major
   conf.f16     little-endian float16 max softmax probability of every pixel, same order
+  probs.f16    float16 full softmax vectors (C values each) of a seeded random sample of
+               pixels per image (`samples` per image in the index), for label-shift
+               (class prior) estimation without target labels
 
 Every pseudo-labeler (ST, CBST, DARS) needs exactly (argmax, float16 max probability) per
 pixel at label resolution, so the shard stores those and nothing else: 3 bytes per pixel
@@ -34,10 +37,12 @@ class ShardWriter:
         self._tmp = self._ctx.__enter__()
         self._pred = open(self._tmp / "pred.u8", "wb")
         self._conf = open(self._tmp / "conf.f16", "wb")
+        self._probs = open(self._tmp / "probs.f16", "wb")
         self._images = []
         self._offset = 0
+        self._sample_offset = 0
 
-    def add(self, image_id, pred: np.ndarray, conf: np.ndarray, image=None, label=None):
+    def add(self, image_id, pred: np.ndarray, conf: np.ndarray, image=None, label=None, prob_sample=None):
         if pred.shape != conf.shape or pred.ndim != 2:
             raise ValueError(f"pred {pred.shape} and conf {conf.shape} must be equal 2-D shapes")
         if not np.isfinite(conf).all():
@@ -45,14 +50,23 @@ class ShardWriter:
                             "(the teacher produced NaN/inf logits; check the checkpoint)")
         self._pred.write(np.ascontiguousarray(pred, dtype=np.uint8).tobytes())
         self._conf.write(np.ascontiguousarray(conf, dtype="<f2").tobytes())
+        samples = 0
+        if prob_sample is not None:
+            if prob_sample.ndim != 2 or prob_sample.shape[1] != self.num_classes:
+                raise ValueError(f"prob_sample must be (samples, {self.num_classes}), got {prob_sample.shape}")
+            self._probs.write(np.ascontiguousarray(prob_sample, dtype="<f2").tobytes())
+            samples = len(prob_sample)
         h, w = pred.shape
         self._images.append({"id": image_id, "image": image, "label": label,
-                             "height": int(h), "width": int(w), "offset": self._offset})
+                             "height": int(h), "width": int(w), "offset": self._offset,
+                             "samples": samples, "sample_offset": self._sample_offset})
         self._offset += h * w
+        self._sample_offset += samples
 
     def close(self):
         self._pred.close()
         self._conf.close()
+        self._probs.close()
         index = {"format": FORMAT, "num_classes": self.num_classes, "images": self._images}
         (self._tmp / "index.json").write_text(json.dumps(index, indent=1) + "\n")
         self._ctx.__exit__(None, None, None)
@@ -60,6 +74,7 @@ class ShardWriter:
     def abort(self):
         self._pred.close()
         self._conf.close()
+        self._probs.close()
         self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
     def __enter__(self):
@@ -93,6 +108,17 @@ class Shard:
                                 "the shard is truncated, rerun the infer stage")
         self._pred = np.memmap(self.path / "pred.u8", dtype=np.uint8, mode="r") if total else np.zeros(0, np.uint8)
         self._conf = np.memmap(self.path / "conf.f16", dtype="<f2", mode="r") if total else np.zeros(0, "<f2")
+
+    def prob_samples(self):
+        """(samples, C) float32 softmax vectors of all images' sampled pixels."""
+        path = self.path / "probs.f16"
+        total = sum(im.get("samples", 0) for im in self.images)
+        if total == 0 or not path.is_file():
+            return np.zeros((0, self.num_classes), np.float32)
+        data = np.fromfile(path, dtype="<f2")
+        if data.size != total * self.num_classes:
+            raise DarsError(f"{path}: {data.size} values, expected {total * self.num_classes}; rerun the infer stage")
+        return data.reshape(total, self.num_classes).astype(np.float32)
 
     def __len__(self):
         return len(self.images)

@@ -44,6 +44,7 @@ WALKER_PARTS = ((0, ((-.16, 0), (-.04, 0), (-.02, .9), (-.16, .9))), (0, ((.04, 
 RIDER_PARTS = ((0, ((-.22, .95), (.0, .95), (.16, .48), (.05, .42))),  # thigh down to the pedal
                (1, ((-.26, .9), (-.04, .9), (.16, 1.5), (-.08, 1.56))),  # torso leaning forward
                (1, ((.0, 1.4), (.09, 1.46), (.44, 1.1), (.37, 1.04))))  # arm to the handlebar
+HELMETS = ((235, 235, 230), (230, 200, 40), (200, 40, 40), (40, 40, 44))
 SKIN, DARK, LAMPS = (180, 150, 130), (24, 24, 26), ((230, 40, 30), (240, 180, 30), (40, 220, 90))
 SIGNS = ((None, (200, 30, 30), (235, 235, 230)), (None, (30, 60, 170), (40, 80, 200)),  # (outline or round, colours)
          (((0, -1.1), (1.1, 0), (0, 1.1), (-1.1, 0)), (30, 30, 30), (230, 190, 20)),
@@ -175,14 +176,17 @@ def _street_side(s, sg, R, Wk, F, zfar, green, objs):
     while z0 < 0.7 * zfar:  # walls, fences and hedges along the outer edge of the sidewalk
         z1, kind = z0 + rng.uniform(4, 16), rng.choice([WALL, FENCE, VEG, 0], p=[.16, .26, .1, .48])
         hgt, c = rng.uniform(0.8, 2.2), _col(rng, {WALL: WALL_C, FENCE: FENCE_C, VEG: LEAF_C, 0: WALL_C}[kind], 16)
-        if kind == WALL:  # with mortar / panel joints
+        if kind == WALL:  # blocks with staggered joints, under a light coping
             s.faces([_side(sg * Wk, z0, z1, 0, hgt)], WALL, c)
-            ys = np.arange(0.5, hgt, 0.6)
-            s.lines([(sg * Wk, y, z0) for y in ys], [(sg * Wk, y, z1) for y in ys], None, _col(rng, (90, 88, 84)))
+            s.faces([_side(sg * Wk, z0, z1, hgt - .14, hgt + .06)], WALL, tuple(np.minimum(255, 1.3 * np.asarray(c))))
+            ys, j = np.arange(0.4, hgt - .1, 0.4), _col(rng, (70, 68, 66))
+            s.lines([(sg * Wk, y, z0) for y in ys], [(sg * Wk, y, z1) for y in ys], None, j)
+            a = [(sg * Wk, y - .4, z) for k, y in enumerate(ys) for z in np.arange(z0 + .45 * (k % 2), z1, .9)]
+            s.lines(a, [(X, y + .4, z) for X, y, z in a], None, j)
         elif kind == FENCE:  # see-through lattice: dark gaps and light bars, all labelled fence
-            s.faces([_side(sg * Wk, z0, z1, 0, hgt)], FENCE, tuple(0.55 * np.asarray(c)))
-            zb = np.arange(z0, z1, 0.35)
-            s.lines([(sg * Wk, 0, z) for z in zb], [(sg * Wk, hgt, z) for z in zb], None, c)
+            s.faces([_side(sg * Wk, z0, z1, 0, hgt)], FENCE, tuple(0.45 * np.asarray(c)))
+            zb = np.arange(z0, z1, 0.3)
+            s.lines([(sg * Wk, 0, z) for z in zb], [(sg * Wk, hgt + .1, z) for z in zb], None, c, s.f * .1 / z0)
             s.lines([(sg * Wk, y, z0) for y in (.15, hgt)], [(sg * Wk, y, z1) for y in (.15, hgt)], None, c, 2)
         elif kind == VEG:  # hedge
             s.faces([_side(sg * Wk, z0, z1, 0, 0.7 * hgt)], VEG, c)
@@ -215,8 +219,8 @@ def _pole(s, X, z, sg):
     rng = s.rng
     top, hw = rng.uniform(3.5, 6.5), max(0.1, s.m(s.thin, z) / 2)
     s.faces([_box(X - hw, X + hw, 0, top, z)], POLE, _col(rng, POLE_C, 18))
-    kind, lw, lh = rng.random(), max(0.3, s.m(s.thin, z)), max(0.8, s.m(2.3 * s.thin, z))
-    if kind < 0.65:
+    kind, lw, lh = rng.random(), max(0.35, s.m(1.4 * s.thin, z)), max(0.9, s.m(3.2 * s.thin, z))
+    if kind < 0.5:
         Xl, Yl = X - sg * (hw + lw / 2), top - 0.4
         if kind < 0.25:
             Xl, Yl = X - sg * rng.uniform(1.5, 3.0), top - 0.1
@@ -225,10 +229,10 @@ def _pole(s, X, z, sg):
                 _col(rng, (40, 42, 46) if rng.random() < 0.7 else (110, 100, 40), 10))
         lit = rng.integers(3)
         for i in range(3):
-            s.disc(Xl, Yl - lh * (i + .5) / 3, z, lw * .3, lw * .3, None, LAMPS[i] if i == lit else (55, 50, 45))
-    if rng.random() < 0.85:
+            s.disc(Xl, Yl - lh * (i + .5) / 3, z, lw * .34, lw * .34, None, LAMPS[i] if i == lit else (70, 64, 56))
+    if rng.random() < 0.75:
         shape, border, face = SIGNS[rng.integers(len(SIGNS))]
-        r, Yc = max(0.43, s.m(s.thin, z)) * rng.uniform(0.9, 1.2), top - (1.6 if kind < 0.65 else 0.5)
+        r, Yc = max(0.45, s.m(1.3 * s.thin, z)) * rng.uniform(0.9, 1.2), top - (1.6 if kind < 0.5 else 0.5)
         for k, c in ((1.0, _col(rng, border, 10)), (0.72, _col(rng, face, 10))):  # border, then face
             if shape is None:
                 s.disc(X, Yc, z, r * k, r * k, SIGN, c)
@@ -245,6 +249,9 @@ def _person(s, X, z, rider=False, d=1.0, dv=0.0):
     for i, poly in parts:  # feet (v = 0) move apart by the stride
         s.sprite(X, z, [((u - st * np.sign(u) * (v == 0)) * k, v * k + dv) for u, v in poly], label, clothes[i], d)
     s.disc(X + d * head[0] * k, head[1] * k + dv, z, .1 * k, .12 * k, label, _col(rng, SKIN, 20))
+    if rider:  # a helmet: a light shell over the head
+        s.disc(X + d * head[0] * k, (head[1] + .07) * k + dv, z, .14 * k, .09 * k, label,
+               _col(rng, HELMETS[rng.integers(len(HELMETS))], 12))
 
 
 def _two_wheeler(s, X, z, label, ridden=True):
@@ -252,16 +259,16 @@ def _two_wheeler(s, X, z, label, ridden=True):
     rng, d = s.rng, s.rng.choice([-1.0, 1.0])
     r, u0 = (.34, .55) if label == BIKE else (.32, .7)
     for u in (-u0, u0):
-        s.disc(X + d * u, r, z, r, r, label, _col(rng, (28, 28, 30), 5))
-        if label == BIKE:  # the background shows through the spokes
-            s.disc(X + d * u, r, z, .8 * r, .8 * r, None, _col(rng, (100, 100, 98), 20))
+        s.disc(X + d * u, r, z, r, r, label, _col(rng, (28, 28, 30), 5))  # tyre, then spokes or a silver hub
+        s.disc(X + d * u, r, z, .68 * r, .68 * r, None, _col(rng, (100, 100, 98), 20)) if label == BIKE else \
+            s.disc(X + d * u, r, z, .4 * r, .4 * r, None, _col(rng, (170, 170, 176), 12))
     palette = CLOTHES if label == BIKE else VEHICLES
     body = _col(rng, palette[rng.integers(len(palette))], 18)
     if label == BIKE:
         uv = [(-.55, .34), (-.08, .34), (.42, .82), (-.12, .84), (-.55, .34), (-.08, .34), (-.12, .84), (.55, .34),
               (.42, .82)]
         pts = [(X + d * u, v, z) for u, v in uv]
-        s.lines(pts[:-1], pts[1:], BIKE, body, s.f / z * 0.06)
+        s.lines(pts[:-1], pts[1:], BIKE, body, max(2 * s.thin / 3, s.f / z * 0.06))
     else:  # fairing and fork, engine block
         s.faces([[(X + d * u, v, z) for u, v in p] for p in (
             [(-.8, .45), (-.35, .78), (.2, .84), (.58, .76), (.74, .45), (.3, .26), (-.42, .28)],
@@ -293,20 +300,27 @@ def _vehicle(s, X, z, label, w, hgt, L):
     body = _col(rng, VEHICLES[rng.integers(len(VEHICLES))], 16)
     if label == TRUCK and rng.random() < 0.6:
         body = _col(rng, (170, 172, 176), 25)  # light cargo box
-    glass, dim = _col(rng, (42, 48, 62), 10), tuple(0.8 * np.asarray(body))
+    glass, dim, stripe = _col(rng, (42, 48, 62), 10), tuple(0.8 * np.asarray(body)), _col(rng, (210, 190, 60), 30)
     if abs(X) > w / 2:  # that side is visible
         Xs = X - math.copysign(w / 2, X)
         s.faces([[(Xs, v * hgt, z + t * L) for t, v in side]], label, dim)
         s.faces([_side(Xs, z + t0 * L, z + t1 * L, g0 * hgt, g1 * hgt)], None, glass)
-        if label in (BUS, TRAIN):  # window pillars and doors
+        if label in (BUS, TRAIN):  # window pillars and doors, a coloured band below the windows
             zs = z + L * np.arange(t0, t1, 0.09 if label == BUS else 0.06)
             s.lines([(Xs, g0 * hgt, q) for q in zs], [(Xs, g1 * hgt, q) for q in zs], None, dim)
+            s.faces([_side(Xs, z + .02 * L, z + .98 * L, (g0 - .12) * hgt, (g0 - .05) * hgt)], None, stripe)
+        elif label == TRUCK:  # ribs of the cargo box
+            zs = z + L * np.arange(.05, .74, .06)
+            s.lines([(Xs, .2 * hgt, q) for q in zs], [(Xs, .97 * hgt, q) for q in zs], None, 0.7 * np.asarray(dim))
         ang = np.linspace(0, 2 * np.pi, 10)
         s.faces([[(Xs, .36 + .36 * np.sin(a), z + t * L + .36 * np.cos(a)) for a in ang] for t in wheels], label, DARK)
     s.faces([[(X + u * w, v * hgt, z) for u, v in near]], label, body)
     if glass_near:
         hu, lo, hi = glass_near
         s.faces([_box(X - hu * w, X + hu * w, lo * hgt, hi * hgt, z)], None, glass)
+        if label in (BUS, TRAIN):  # destination display / headlights band
+            s.faces([_box(X - .3 * w, X + .3 * w, (hi - .08) * hgt, (hi - .01) * hgt, z),
+                     _box(X - .5 * w, X + .5 * w, (lo - .12) * hgt, (lo - .05) * hgt, z)], None, _col(rng, (240, 150, 30), 10))
     s.faces([_box(X - .5 * w, X - .32 * w, 0, .14 * hgt, z), _box(X + .32 * w, X + .5 * w, 0, .14 * hgt, z)], label,
             DARK)  # wheels / bumper
     if label == TRAIN:  # pantograph on the roof
@@ -345,7 +359,7 @@ def _scene(rng, h, w, rare):
     for label, lane in zip(rare, lanes):
         w_, h_, L, zr = {TRUCK: (2.5, rng.uniform(3.2, 3.8), rng.uniform(7, 11), (28, 47)),
                          BUS: (2.55, rng.uniform(3.0, 3.3), 12.0, (28, 46)),
-                         TRAIN: (2.65, 3.5, rng.uniform(25, 35), (33, 52)), MOTO: (1.6, 0, 0, (15, 32))}[label]
+                         TRAIN: (2.65, 3.5, rng.uniform(25, 35), (33, 52)), MOTO: (1.6, 0, 0, (14, 30))}[label]
         X, z = lo + (lane + rng.uniform(0.2, 0.8)) * (hi - lo) / len(rare), rng.uniform(*zr)
         taken.append((X - w_ / 2 - 1.5, X + w_ / 2 + 1.5, z))
         draw = partial(_two_wheeler, s, X, z, MOTO) if label == MOTO else partial(_vehicle, s, X, z, label, w_, h_, L)
@@ -383,9 +397,9 @@ def _finish(s):
                       interpolation=cv2.INTER_CUBIC)
     amp = TEXTURE[:, s.lab]
     tex = 1 + amp[0] * fine + amp[1] * leaf + amp[2] * streak + amp[3] * blob
-    gain = (rng.uniform(0.65, 1.25) * rng.uniform(0.92, 1.08, 3)).astype(np.float32)
-    img = cv2.GaussianBlur(s.img * tex[..., None] * gain + np.float32(rng.uniform(-10, 10)), (3, 3), 0.5)
-    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(rng.uniform(2, 7))
+    gain = (rng.uniform(0.8, 1.15) * rng.uniform(0.96, 1.04, 3)).astype(np.float32)
+    img = cv2.GaussianBlur(s.img * tex[..., None] * gain + np.float32(rng.uniform(-6, 6)), (3, 3), 0.4)
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(rng.uniform(1.5, 4))
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), s.lab
 
 

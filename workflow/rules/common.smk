@@ -138,3 +138,17 @@ def teacher_hists(wildcards):
 
 def teacher_shard(wildcards):
     return expand(teacher(wildcards) + "/shards/{shard}", **dict(wildcards.items()))
+
+
+def method_prior(wildcards):
+    """The class prior the preset's labeler aligns to."""
+    source = config["methods"][wildcards.method].get("prior", "labeled")
+    if source == "td":
+        return f"{RUN}/prior_td.json".format(**dict(wildcards.items()))
+    if source == "est":
+        return f"{RUN}/{{method}}/round{{round}}/prior_est.json".format(**dict(wildcards.items()))
+    return f"{RUN}/prior.json".format(**dict(wildcards.items()))
+
+
+def teacher_shards(wildcards):
+    return expand(teacher(wildcards) + "/shards/{shard}", shard=SHARDS, **dict(wildcards.items()))

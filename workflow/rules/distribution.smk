@@ -13,3 +13,34 @@ rule distribution:
         f"{BENCHMARKS}/distribution.tsv"
     shell:
         "python -m dars prior --root {params.root} --list {input.labeled} --out {output} > {log} 2>&1"
+
+
+# `td`: the class distribution of the val ground truth, an oracle for analysis only.
+rule distribution_td:
+    input:
+        dataset_files,
+    output:
+        f"{RUN}/prior_td.json",
+    params:
+        root=dataset_root,
+    log:
+        f"{LOGS}/distribution_td.log",
+    benchmark:
+        f"{BENCHMARKS}/distribution_td.tsv"
+    shell:
+        "python -m dars prior --root {params.root} --source td --out {output} > {log} 2>&1"
+
+
+# `est`: no target labels; EM label-shift estimation from the round's teacher posteriors.
+rule distribution_est:
+    input:
+        shards=teacher_shards,
+        prior=f"{RUN}/prior.json",
+    output:
+        f"{RUN}/{{method}}/round{{round}}/prior_est.json",
+    log:
+        f"{LOGS}/{{method}}/round{{round}}/distribution_est.log",
+    benchmark:
+        f"{BENCHMARKS}/{{method}}/round{{round}}/distribution_est.tsv"
+    shell:
+        "python -m dars prior-est --shards {input.shards} --prior {input.prior} --out {output} > {log} 2>&1"

@@ -19,7 +19,7 @@ rule pseudo_stats:
 rule pseudo_thresholds:
     input:
         hists=teacher_hists,
-        prior=f"{RUN}/prior.json",
+        prior=method_prior,
     output:
         f"{ROUND}/thresholds.json",
     params:
