@@ -152,3 +152,9 @@ def method_prior(wildcards):
 
 def teacher_shards(wildcards):
     return expand(teacher(wildcards) + "/shards/{shard}", shard=SHARDS, **dict(wildcards.items()))
+
+
+def shard_output(path):
+    """Teacher shards are large (3 bytes per pixel): with temp_shards they are deleted once every
+    job of this run that reads them has finished, so disk does not grow with rounds."""
+    return temp(directory(path)) if config["temp_shards"] else directory(path)

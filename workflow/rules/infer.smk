@@ -5,7 +5,7 @@ rule infer:
         model=f"{RUN}/{{stage}}/model.pt",
         unlabeled=f"{RUN}/split/unlabeled.txt",
     output:
-        directory(f"{RUN}/{{stage}}/shards/{{shard}}"),
+        shard_output(f"{RUN}/{{stage}}/shards/{{shard}}"),
     params:
         root=dataset_root,
         settings=predict_settings,
