@@ -1,8 +1,16 @@
-"""Confusion-matrix metrics summed over a dataset, and KL divergence between class distributions."""
+"""Confusion-matrix metrics summed over a dataset, and KL divergence between class distributions.
+
+numpy only (torch is imported lazily for the cross-process sum), so stages that need no
+network, like pseudo-labeling, start fast."""
 import numpy as np
-import torch
 
 from .classes import IGNORE
+
+
+def _numpy(x):
+    if hasattr(x, "detach"):  # a torch tensor, possibly on the GPU
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 class ConfusionMatrix:
@@ -10,39 +18,43 @@ class ConfusionMatrix:
 
     def __init__(self, num_classes):
         self.num_classes = num_classes
-        self.mat = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        self.mat = np.zeros((num_classes, num_classes), dtype=np.int64)
 
     def update(self, target, pred):
-        target = torch.as_tensor(target).flatten().to(torch.int64).cpu()
-        pred = torch.as_tensor(pred).flatten().to(torch.int64).cpu()
+        target = _numpy(target).ravel().astype(np.int64)
+        pred = _numpy(pred).ravel().astype(np.int64)
         keep = target != IGNORE
         k = self.num_classes
-        if (target[keep] >= k).any() or (target[keep] < 0).any():
+        if keep.any() and (target[keep].max() >= k or target[keep].min() < 0):
             raise ValueError(f"ground truth holds ids outside 0..{k - 1} and {IGNORE}")
-        idx = target[keep] * k + pred[keep]
-        self.mat += torch.bincount(idx, minlength=k * k).reshape(k, k)
+        self.mat += np.bincount(target[keep] * k + pred[keep], minlength=k * k).reshape(k, k)
 
     def reduce_from_all_processes(self):
         """Sum the matrix over distributed processes (no-op when not distributed)."""
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(self.mat)
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            import torch
+            t = torch.from_numpy(self.mat).cuda() if dist.get_backend() == "nccl" else torch.from_numpy(self.mat)
+            dist.all_reduce(t)
+            self.mat = t.cpu().numpy()
 
     def compute(self):
         """Per-class IoU and accuracy (NaN where a class is absent), mIoU over all classes, mAcc, allAcc."""
-        m = self.mat.double()
-        tp = m.diag()
+        m = self.mat.astype(np.float64)
+        tp = np.diag(m)
         gt = m.sum(1)
         union = gt + m.sum(0) - tp
-        iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
-        acc = torch.where(gt > 0, tp / gt.clamp(min=1), torch.full_like(tp, float("nan")))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(union > 0, tp / union, np.nan)
+            acc = np.where(gt > 0, tp / gt, np.nan)
         total = m.sum()
         return {
             "iou": iou.tolist(),
             "acc": acc.tolist(),
             # mean over all classes; a class absent from both GT and prediction counts as NaN and
             # is skipped (as the official Cityscapes evaluator does).
-            "miou": float(np.nanmean(iou.numpy())) if total > 0 else float("nan"),
-            "macc": float(np.nanmean(acc.numpy())) if total > 0 else float("nan"),
+            "miou": float(np.nanmean(iou)) if total > 0 else float("nan"),
+            "macc": float(np.nanmean(acc)) if total > 0 else float("nan"),
             "allacc": float(tp.sum() / total) if total > 0 else float("nan"),
         }
 

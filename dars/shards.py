@@ -88,7 +88,7 @@ class ShardWriter:
 
 
 class Shard:
-    """Read-only view of a shard; arrays are memory-mapped, so reading is memory-flat."""
+    """Read-only view of a shard, read image by image, so memory does not grow with its size."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -106,8 +106,6 @@ class Shard:
             if size != total * itemsize:
                 raise DarsError(f"{self.path / name}: {size} bytes, expected {total * itemsize}; "
                                 "the shard is truncated, rerun the infer stage")
-        self._pred = np.memmap(self.path / "pred.u8", dtype=np.uint8, mode="r") if total else np.zeros(0, np.uint8)
-        self._conf = np.memmap(self.path / "conf.f16", dtype="<f2", mode="r") if total else np.zeros(0, "<f2")
 
     def prob_samples(self):
         """(samples, C) float32 softmax vectors of all images' sampled pixels."""
@@ -124,11 +122,13 @@ class Shard:
         return len(self.images)
 
     def get(self, i):
-        """(meta, pred HxW uint8, conf HxW float16) of image i."""
+        """(meta, pred HxW uint8, conf HxW float16) of image i, read from disk on demand."""
         im = self.images[i]
         h, w, o = im["height"], im["width"], im["offset"]
-        pred = np.asarray(self._pred[o:o + h * w]).reshape(h, w)
-        conf = np.asarray(self._conf[o:o + h * w]).reshape(h, w)
+        # Plain reads, not a memory map: mapped pages of a large shard stay resident and
+        # would make peak memory grow with the shard size.
+        pred = np.fromfile(self.path / "pred.u8", dtype=np.uint8, count=h * w, offset=o).reshape(h, w)
+        conf = np.fromfile(self.path / "conf.f16", dtype="<f2", count=h * w, offset=2 * o).reshape(h, w)
         if not np.isfinite(conf).all():
             raise DarsError(f"{self.path}: image {im['id']} has non-finite confidences; rerun the infer stage")
         if pred.size and pred.max() >= self.num_classes:
