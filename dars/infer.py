@@ -34,16 +34,22 @@ def load_model(ckpt_path, device):
 def predict_probs(model, image_rgb, resize=None, flip=True, device="cpu"):
     """Softmax probabilities (C x H x W, float32) at the image's own resolution.
 
-    The model sees the image resized to `resize`; probabilities (averaged with the flipped
-    pass when `flip`) are resized back before any argmax."""
+    The model sees the image resized to `resize`; its logits are resized back to the image
+    size before the softmax (so shards equal what full-resolution logits would give), and
+    with `flip` the probabilities are averaged with those of the mirrored image."""
     h, w = image_rgb.shape[:2]
     image, _ = resize_pair(image_rgb, None, resize)
     x = to_tensors(image)[None].to(device)
-    probs = F.softmax(model(x)["out"].float(), dim=1)
+
+    def probs_of(batch):
+        logits = model(batch)["out"].float()
+        if logits.shape[-2:] != (h, w):
+            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+        return F.softmax(logits, dim=1)
+
+    probs = probs_of(x)
     if flip:
-        probs = (probs + F.softmax(model(x.flip(-1))["out"].float(), dim=1).flip(-1)) / 2
-    if probs.shape[-2:] != (h, w):
-        probs = F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)
+        probs = (probs + probs_of(x.flip(-1)).flip(-1)) / 2
     return probs[0]
 
 

@@ -197,9 +197,13 @@ def label_image(image_id, pred, conf, thresholds, seed, round, where=None) -> np
     keep = np.ones(idx.size, bool)
     thin = [g["rho_num"] < g["rho_den"] for g in groups]
     if any(thin):
-        # Seeded by (seed, round, image id) only, so labels do not depend on sharding; groups are
-        # visited in ascending class order so the draws are reproducible.
-        rng = np.random.default_rng([seed, round, zlib.crc32(str(image_id).encode())])
+        # Every pixel of the image gets a random key from an RNG seeded by (seed, round, image id)
+        # alone, so labels do not depend on sharding or order; each group drops its `drop`
+        # candidates with the smallest keys, a uniformly random subset. Keys belong to pixels,
+        # not to draws, so a slightly different candidate set (e.g. confidences that differ
+        # in the last float16 bit) changes only the few pixels involved, not the whole sample.
+        keys = np.random.default_rng([seed, round, zlib.crc32(str(image_id).encode())]).random(
+            pred_flat.size, dtype=np.float32)[idx]
         if st:
             order, bounds = np.arange(idx.size), [0, idx.size]
         else:
@@ -213,13 +217,7 @@ def label_image(image_id, pred, conf, thresholds, seed, round, where=None) -> np
             drop = a * (g["rho_den"] - g["rho_num"]) // g["rho_den"]  # floor(a - a*rho), exactly
             if drop:
                 members = order[bounds[c]:bounds[c + 1]]
-                # Draw the smaller side (pixels to drop, or to keep): same distribution, and
-                # choice() costs grow with the sample size (rho near 0 happens with heavy ties).
-                if 2 * drop <= a:
-                    keep[members[rng.choice(a, size=drop, replace=False)]] = False
-                else:
-                    keep[members] = False
-                    keep[members[rng.choice(a, size=a - drop, replace=False)]] = True
+                keep[members[np.argpartition(keys[members], drop - 1)[:drop]]] = False
     out = np.full(pred_flat.size, IGNORE, np.uint8)
     sel = idx[keep]
     out[sel] = pred_flat[sel]

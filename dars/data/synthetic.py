@@ -53,7 +53,7 @@ SIGNS = ((None, (200, 30, 30), (235, 235, 230)), (None, (30, 60, 170), (40, 80, 
 # Multiplicative texture amplitude per labelId of [pixel noise, leaf noise, horizontal streaks, blotches].
 TEXTURE = np.tile(np.float32([[.03], [0], [0], [.04]]), (1, 256))
 for _lid, _amp in {ROAD: (.05, 0, 0, .08), SIDEWALK: (.05, 0, 0, .06), BUILDING: (.03, 0, 0, .08),
-                   WALL: (.05, 0, .08, .06), TERRAIN: (.07, .06, .22, .12), VEG: (.05, .32, 0, .15),
+                   WALL: (.05, 0, .08, .06), FENCE: (.12, 0, 0, .04), TERRAIN: (.07, .06, .22, .12), VEG: (.05, .32, 0, .15),
                    SKY: (.01, 0, 0, .08), GROUND: (.1, .05, 0, .15), PARKING: (.07, 0, 0, .06),
                    EGO: (.02, 0, 0, .12)}.items():
     TEXTURE[:, _lid] = _amp
@@ -186,7 +186,7 @@ def _street_side(s, sg, R, Wk, F, zfar, green, objs):
         elif kind == FENCE:  # see-through lattice: dark gaps and light bars, all labelled fence
             s.faces([_side(sg * Wk, z0, z1, 0, hgt)], FENCE, tuple(0.45 * np.asarray(c)))
             zb = np.arange(z0, z1, 0.3)
-            s.lines([(sg * Wk, 0, z) for z in zb], [(sg * Wk, hgt + .1, z) for z in zb], None, c, s.f * .1 / z0)
+            s.lines([(sg * Wk, 0, z) for z in zb], [(sg * Wk, hgt + .1, z) for z in zb], None, c)
             s.lines([(sg * Wk, y, z0) for y in (.15, hgt)], [(sg * Wk, y, z1) for y in (.15, hgt)], None, c, 2)
         elif kind == VEG:  # hedge
             s.faces([_side(sg * Wk, z0, z1, 0, 0.7 * hgt)], VEG, c)
