@@ -319,7 +319,9 @@ def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=Non
         "kl_pseudo_prior": None if prior is None else kl_divergence(pseudo, prior),
         "gt": None if not gt_images else {
             "images": gt_images, "tp": tp.tolist(), "pseudo_on_gt": on_gt.tolist(), "gt_pixels": gt_px.tolist(),
-            "precision": _ratio(tp, on_gt), "coverage": _ratio(tp, gt_px)},
+            "precision": _ratio(tp, on_gt), "coverage": _ratio(tp, gt_px),
+            # KL to the true class distribution of these "unlabeled" images (Table S7's D_KL).
+            "kl_true_pseudo": kl_divergence(gt_px, pseudo), "kl_pseudo_true": kl_divergence(pseudo, gt_px)},
     }
     write_json(out_stats, stats)
     write_text_lines(out_list, lines)
