@@ -74,6 +74,7 @@ def train_settings(config, dataset_name, method, round_, seed):
         "weight_decay": t["weight_decay"], "poly_power": t["poly_power"], "aux_weight": t["aux_weight"],
         "rotate": t["rotate"], "blur": t["blur"], "flip": t["flip"],
         "checkpoint_every": t["checkpoint_every"], "workers": t["workers"],
+        "backbone_weights": t.get("backbone_weights"),
     }
     if round_ == 0:
         s.update(mode="pretrain", epochs=t["pretrain_epochs"], scale_range=t["scale_range"])

@@ -79,6 +79,11 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
         [{"params": model.backbone_parameters(), "lr_mult": 1.0},
          {"params": model.head_parameters(), "lr_mult": s["head_lr_mult"]}],
         lr=s["base_lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
+    if s.get("backbone_weights") and (round_ == 0 or s.get("reinit", False)):
+        from .models.pspnet import load_backbone
+        not_loaded = load_backbone(model, s["backbone_weights"])
+        log(f"backbone weights from {s['backbone_weights']}; not in that file: {len(not_loaded)} tensors "
+            f"{not_loaded[:6]}{' ...' if len(not_loaded) > 6 else ''}")
     if init_ckpt and not s.get("reinit", False):
         teacher = torch.load(init_ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(teacher["model"])

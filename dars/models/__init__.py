@@ -5,11 +5,14 @@ from functools import partial
 
 from ..io import DarsError
 from .lite import LiteSeg
+from .pspnet import DeepLabV2, PSPNet
 
 MODELS = {
     "lite": partial(LiteSeg, width=16),
     "lite24": partial(LiteSeg, width=24),
     "lite32": partial(LiteSeg, width=32),
+    "pspnet50": partial(PSPNet, layers=50),
+    "deeplabv2_r101": partial(DeepLabV2, layers=101),
 }
 
 

@@ -1,0 +1,154 @@
+"""PSPNet-50 (Zhao et al. 2017) as used by the DARS paper, and DeepLabv2-ResNet-101.
+
+PSPNet-50: ResNet-50 with a deep stem (three 3x3 convs 3->64->64->128), layer3 and layer4
+dilated (2, 4) for output stride 8, pyramid pooling over bins (1, 2, 3, 6) with 512-channel
+branches, head conv3x3 4096->512 + BN + ReLU + Dropout2d(0.1) + conv1x1, and an auxiliary
+head on layer3 (1024->256->C) whose loss the trainer weights by `aux_weight` (0.4).
+The backbones are torchvision's ResNets; ImageNet weights are loaded by `load_backbone`."""
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.models import resnet50, resnet101
+
+from ..io import DarsError
+
+
+def _dilate(layer, dilation):
+    """PSPNet/DeepLab-style dilation: stride 1 and the same dilation in every block's 3x3 conv
+    (torchvision's replace_stride_with_dilation keeps the first block at the previous rate)."""
+    for name, m in layer.named_modules():
+        if name.endswith("conv2"):
+            m.stride, m.dilation, m.padding = (1, 1), (dilation, dilation), (dilation, dilation)
+        elif name.endswith("downsample.0"):
+            m.stride = (1, 1)
+    return layer
+
+
+def _dilated_resnet(depth):
+    resnet = {50: resnet50, 101: resnet101}[depth](weights=None)
+    _dilate(resnet.layer3, 2)
+    _dilate(resnet.layer4, 4)
+    return resnet
+
+
+def _conv_bn_relu(cin, cout, k=3, stride=1, padding=1, dilation=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, padding, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class _Backbone(nn.Module):
+    """A dilated torchvision ResNet returning layer3 and layer4 features (output stride 8)."""
+
+    def __init__(self, resnet, deep_stem):
+        super().__init__()
+        if deep_stem:
+            self.stem = nn.Sequential(_conv_bn_relu(3, 64, stride=2), _conv_bn_relu(64, 64),
+                                      _conv_bn_relu(64, 128), nn.MaxPool2d(3, 2, 1))
+            # layer1's first block now receives 128 channels instead of 64.
+            block = resnet.layer1[0]
+            block.conv1 = nn.Conv2d(128, block.conv1.out_channels, 1, bias=False)
+            block.downsample[0] = nn.Conv2d(128, block.downsample[0].out_channels, 1, bias=False)
+        else:
+            self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
+        self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.stem(x)))
+        c3 = self.layer3(x)
+        return c3, self.layer4(c3)
+
+
+class PyramidPooling(nn.Module):
+    def __init__(self, cin, bins=(1, 2, 3, 6)):
+        super().__init__()
+        branch = cin // len(bins)
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.AdaptiveAvgPool2d(b), _conv_bn_relu(cin, branch, k=1, padding=0)) for b in bins)
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        return torch.cat([x] + [F.interpolate(s(x), size, mode="bilinear", align_corners=False)
+                                for s in self.stages], 1)
+
+
+class PSPNet(nn.Module):
+    def __init__(self, num_classes, layers=50, deep_stem=True):
+        super().__init__()
+        self.backbone = _Backbone(_dilated_resnet(layers), deep_stem)
+        self.ppm = PyramidPooling(2048)
+        self.head = nn.Sequential(_conv_bn_relu(4096, 512), nn.Dropout2d(0.1), nn.Conv2d(512, num_classes, 1))
+        self.aux = nn.Sequential(_conv_bn_relu(1024, 256), nn.Dropout2d(0.1), nn.Conv2d(256, num_classes, 1))
+
+    def backbone_parameters(self):
+        return list(self.backbone.parameters())
+
+    def head_parameters(self):
+        return [p for m in (self.ppm, self.head, self.aux) for p in m.parameters()]
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        c3, c4 = self.backbone(x)
+        out = {"out": F.interpolate(self.head(self.ppm(c4)), size, mode="bilinear", align_corners=False)}
+        if self.training:
+            out["aux"] = F.interpolate(self.aux(c3), size, mode="bilinear", align_corners=False)
+        return out
+
+
+class DeepLabV2(nn.Module):
+    """DeepLabv2: dilated ResNet-101 (output stride 8) and an ASPP classifier that sums four
+    3x3 convolutions with dilations 6, 12, 18, 24."""
+
+    def __init__(self, num_classes, layers=101):
+        super().__init__()
+        self.backbone = _Backbone(_dilated_resnet(layers), deep_stem=False)
+        self.aspp = nn.ModuleList(nn.Conv2d(2048, num_classes, 3, padding=d, dilation=d) for d in (6, 12, 18, 24))
+
+    def backbone_parameters(self):
+        return list(self.backbone.parameters())
+
+    def head_parameters(self):
+        return list(self.aspp.parameters())
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        _, c4 = self.backbone(x)
+        logits = sum(branch(c4) for branch in self.aspp)
+        return {"out": F.interpolate(logits, size, mode="bilinear", align_corners=False)}
+
+
+def imagenet_weights_file(model):
+    """torchvision's cached ImageNet ResNet file for `model`'s backbone depth."""
+    from torchvision.models import ResNet50_Weights, ResNet101_Weights
+    depth = len(model.backbone.layer3)  # 6 blocks: ResNet-50, 23: ResNet-101
+    weights = ResNet50_Weights.IMAGENET1K_V1 if depth == 6 else ResNet101_Weights.IMAGENET1K_V1
+    path = Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]
+    if not path.is_file():
+        raise DarsError(f"{path}: torchvision's ImageNet weights are not cached on this machine (no downloads "
+                        f"at run time); fetch them where there is network ({weights.url}) into that path, "
+                        "or set train.backbone_weights to a ResNet state_dict file")
+    return path
+
+
+def load_backbone(model, weights_path):
+    """Load ImageNet weights (a torchvision ResNet state_dict file) into the backbone.
+
+    Keys that do not fit (the deep stem has no torchvision counterpart) are reported, not
+    silently skipped."""
+    if weights_path == "imagenet":
+        weights_path = imagenet_weights_file(model)
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DarsError(f"{weights_path}: ImageNet weights not found; set train.backbone_weights "
+                        "to a torchvision ResNet state_dict (e.g. resnet50-0676ba61.pth)") from None
+    own = model.backbone.state_dict()
+    mapped = {}
+    for k, v in state.items():
+        name = k if not k.startswith(("conv1.", "bn1.")) else "stem." + {"conv1": "0", "bn1": "1"}[k.split(".")[0]] + k[k.index("."):]
+        if name in own and own[name].shape == v.shape:
+            mapped[name] = v
+    missing = sorted(set(own) - set(mapped))
+    model.backbone.load_state_dict(mapped, strict=False)
+    return missing
