@@ -53,7 +53,8 @@ SIGNS = ((None, (200, 30, 30), (235, 235, 230)), (None, (30, 60, 170), (40, 80, 
 # Multiplicative texture amplitude per labelId of [pixel noise, leaf noise, horizontal streaks, blotches].
 TEXTURE = np.tile(np.float32([[.03], [0], [0], [.04]]), (1, 256))
 for _lid, _amp in {ROAD: (.05, 0, 0, .08), SIDEWALK: (.05, 0, 0, .06), BUILDING: (.03, 0, 0, .08),
-                   WALL: (.05, 0, .08, .06), FENCE: (.12, 0, 0, .04), TERRAIN: (.07, .06, .22, .12), VEG: (.05, .32, 0, .15),
+                   WALL: (.05, 0, .08, .06), FENCE: (.12, 0, 0, .04), TERRAIN: (.07, .06, .22, .12),
+                   VEG: (.05, .32, 0, .15),
                    SKY: (.01, 0, 0, .08), GROUND: (.1, .05, 0, .15), PARKING: (.07, 0, 0, .06),
                    EGO: (.02, 0, 0, .12)}.items():
     TEXTURE[:, _lid] = _amp
@@ -300,7 +301,7 @@ def _vehicle(s, X, z, label, w, hgt, L):
     body = _col(rng, VEHICLES[rng.integers(len(VEHICLES))], 16)
     if label == TRUCK and rng.random() < 0.6:
         body = _col(rng, (170, 172, 176), 25)  # light cargo box
-    glass, dim, stripe = _col(rng, (42, 48, 62), 10), tuple(0.8 * np.asarray(body)), _col(rng, (210, 190, 60), 30)
+    glass, dim, stripe = _col(rng, (42, 48, 62), 10), tuple(0.8 * np.asarray(body)), _col(rng, (236, 160, 40), 20)
     if abs(X) > w / 2:  # that side is visible
         Xs = X - math.copysign(w / 2, X)
         s.faces([[(Xs, v * hgt, z + t * L) for t, v in side]], label, dim)
@@ -318,9 +319,9 @@ def _vehicle(s, X, z, label, w, hgt, L):
     if glass_near:
         hu, lo, hi = glass_near
         s.faces([_box(X - hu * w, X + hu * w, lo * hgt, hi * hgt, z)], None, glass)
-        if label in (BUS, TRAIN):  # destination display / headlights band
+        if label in (BUS, TRAIN):  # destination display, and a band below the windscreen
             s.faces([_box(X - .3 * w, X + .3 * w, (hi - .08) * hgt, (hi - .01) * hgt, z),
-                     _box(X - .5 * w, X + .5 * w, (lo - .12) * hgt, (lo - .05) * hgt, z)], None, _col(rng, (240, 150, 30), 10))
+                     _box(X - .5 * w, X + .5 * w, (lo - .12) * hgt, (lo - .05) * hgt, z)], None, stripe)
     s.faces([_box(X - .5 * w, X - .32 * w, 0, .14 * hgt, z), _box(X + .32 * w, X + .5 * w, 0, .14 * hgt, z)], label,
             DARK)  # wheels / bumper
     if label == TRAIN:  # pantograph on the roof
