@@ -39,7 +39,8 @@ def build_parser():
     a = sub.add_parser("prior", help="class prior from labeled ground truth")
     a.add_argument("--root", required=True)
     a.add_argument("--list", help="labeled list; without it, the val labels (the `td` oracle)")
-    a.add_argument("--source", default="labeled", choices=["labeled", "td"])
+    a.add_argument("--source", default="labeled", choices=["labeled", "td", "sd"],
+                   help="td: val labels of --root; sd: train labels of the source dataset at --root")
     a.add_argument("--out", required=True)
 
     a = sub.add_parser("prior-est", help="class prior estimated from teacher shards (EM, no labels)")

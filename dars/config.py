@@ -30,6 +30,9 @@ def check(config):
             raise DarsError(f"{where}.labeler: {preset['labeler']!r} is unknown; choose one of {LABELERS}")
         if preset.get("prior", "labeled") != "labeled" and preset["labeler"] not in ("dars", "da"):
             raise DarsError(f"{where}.prior: only the dars and da labelers use a class prior")
+        if preset.get("prior") == "sd" and preset.get("prior_source") not in datasets:
+            raise DarsError(f"{where}.prior_source: prior sd needs the name of a configured dataset "
+                            f"(one of {sorted(datasets)}), got {preset.get('prior_source')!r}")
         if preset["labeler"] != "none":
             alphas = preset.get("alpha") or []
             if len(alphas) < config["rounds"]:

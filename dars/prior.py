@@ -7,15 +7,21 @@ from .io import DarsError, read_json, write_json
 
 
 def prior_stage(root, list_file, out_json, source="labeled"):
-    """Count trainIds over the labels of `list_file` (images relative to `root`) into prior.json;
-    with no list file, over the val images (`td`: the target distribution, an oracle)."""
-    pairs = read_list(list_file, root) if list_file else find_pairs(root, "val")
+    """Count trainIds over the labels of `list_file` (images relative to `root`) into prior.json.
+    Without a list file: `td` counts the val images (the target distribution, an oracle), `sd`
+    the train images of another (source) dataset rooted at `root`."""
+    if list_file:
+        pairs = read_list(list_file, root)
+    elif source in ("td", "sd"):
+        pairs = find_pairs(root, "val" if source == "td" else "train")
+    else:
+        raise DarsError(f"a {source!r} prior needs a list file of labeled images")
     counts, void = class_pixel_counts(root, pairs, NUM_CLASSES)
     total = int(counts.sum())
     if total == 0:
         raise DarsError(f"{list_file}: the listed labels hold no non-void pixels; cannot estimate a prior")
     write_json(out_json, {
-        "source": source, "list": str(list_file) if list_file else "val", "class_names": list(CLASS_NAMES),
+        "source": source, "list": str(list_file) if list_file else {"td": "val", "sd": "train"}[source], "root": str(root), "class_names": list(CLASS_NAMES),
         "counts": counts.tolist(), "shares": (counts / total).tolist(),
         "num_pixels": total, "void_pixels": void,
     })

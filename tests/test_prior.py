@@ -64,3 +64,9 @@ def test_td_prior_counts_val_labels(tiny_cityscapes, tmp_path):
     prior_stage(tiny_cityscapes, None, tmp_path / "td.json", source="td")
     td = json.loads((tmp_path / "td.json").read_text())
     assert td["source"] == "td" and td["list"] == "val" and td["num_pixels"] == 2 * (32 * 64 - 2 * 64)
+
+
+def test_sd_prior_counts_train_labels_of_the_source(tiny_cityscapes, tmp_path):
+    prior_stage(tiny_cityscapes, None, tmp_path / "sd.json", source="sd")
+    sd = json.loads((tmp_path / "sd.json").read_text())
+    assert sd["source"] == "sd" and sd["list"] == "train" and sd["num_pixels"] == 8 * (32 * 64 - 2 * 64)

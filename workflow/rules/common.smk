@@ -145,6 +145,8 @@ def method_prior(wildcards):
     source = config["methods"][wildcards.method].get("prior", "labeled")
     if source == "td":
         return f"{RUN}/prior_td.json".format(**dict(wildcards.items()))
+    if source == "sd":
+        return f"results/{config['methods'][wildcards.method]['prior_source']}/prior_sd.json"
     if source == "est":
         return f"{RUN}/{{method}}/round{{round}}/prior_est.json".format(**dict(wildcards.items()))
     return f"{RUN}/prior.json".format(**dict(wildcards.items()))

@@ -44,3 +44,19 @@ rule distribution_est:
         f"{BENCHMARKS}/{{method}}/round{{round}}/distribution_est.tsv"
     shell:
         "python -m dars prior-est --shards {input.shards} --prior {input.prior} --out {output} > {log} 2>&1"
+
+
+# `sd`: the class distribution of a source dataset's train labels (UDA: no target labels).
+rule distribution_sd:
+    input:
+        dataset_files,
+    output:
+        "results/{dataset}/prior_sd.json",
+    params:
+        root=dataset_root,
+    log:
+        "logs/{dataset}/distribution_sd.log",
+    benchmark:
+        "benchmarks/{dataset}/distribution_sd.tsv"
+    shell:
+        "python -m dars prior --root {params.root} --source sd --out {output} > {log} 2>&1"
