@@ -8,13 +8,16 @@ import torch.nn.functional as F
 
 from .data.cityscapes import image_id, read_list
 from .data.transforms import resize_pair, to_tensors
+from .gpu import claim_device
 from .io import DarsError, read_image
 from .models import build_model
 from .shards import ShardWriter
 
 
 def pick_device():
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """cpu without CUDA, else this process's GPU: the only visible one, or a free one it claims
+    so parallel local jobs do not share a GPU (dars.gpu.claim_device)."""
+    return claim_device()
 
 
 def load_model(ckpt_path, device):

@@ -9,10 +9,13 @@ rule pretrain:
         root=dataset_root,
         settings=train_settings,
         work=f"{RUN}/round0/work",
+    # Round 0 runs alone at the head of the DAG: let it use up to 8 cores (Snakemake caps this
+    # at --cores; profiles override it with set-threads).
+    threads: 8
     log:
         f"{LOGS}/round0/pretrain.log",
     benchmark:
         f"{BENCHMARKS}/round0/pretrain.tsv"
     shell:
-        "python -m dars train --settings {params.settings:q} --root {params.root} "
+        "exec python -m dars train --settings {params.settings:q} --root {params.root} "
         "--labeled {input.labeled} --work-dir {params.work} --threads {threads} --out {output} > {log} 2>&1"

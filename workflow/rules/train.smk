@@ -19,6 +19,6 @@ rule train:
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/train.tsv"
     shell:
-        "python -m dars train --settings {params.settings:q} --root {params.root} "
+        "exec python -m dars train --settings {params.settings:q} --root {params.root} "
         "--labeled {input.labeled} --unlabeled {input.unlabeled} {params.pseudo_arg} "
         "--init {input.teacher} --work-dir {params.work} --threads {threads} --out {output} > {log} 2>&1"
