@@ -9,9 +9,6 @@ rule pretrain:
         root=dataset_root,
         settings=train_settings,
         work=f"{RUN}/round0/work",
-    # Round 0 runs alone at the head of the DAG: let it use up to 8 cores (Snakemake caps this
-    # at --cores; profiles override it with set-threads).
-    threads: 8
     log:
         f"{LOGS}/round0/pretrain.log",
     benchmark:
