@@ -79,15 +79,22 @@ def reference(data, tmp_path_factory):
     return base / "model.pt"
 
 
-def test_kill_9_midway_then_rerun_resumes_to_identical_weights(data, reference, tmp_path):
-    work, out = tmp_path / "work", tmp_path / "model.pt"
+def interrupt_midway(data, work, out, sig):
+    """Start a training run, send `sig` after a mid-epoch checkpoint; (rc, log, saved step)."""
     proc = start(data, work, out)
     seen = wait_for_mid_epoch_checkpoint(proc, work / "last.pt")
-    proc.send_signal(signal.SIGKILL)
-    rc, _ = finish(proc)
-    assert rc == -signal.SIGKILL and not out.exists()
+    proc.send_signal(sig)
+    rc, log = finish(proc)
+    assert not out.exists()
     saved = torch.load(work / "last.pt", map_location="cpu", weights_only=False)["iteration"]
     assert seen <= saved < 5 * STEPS_PER_EPOCH
+    return rc, log, saved
+
+
+def test_kill_9_midway_then_rerun_resumes_to_identical_weights(data, reference, tmp_path):
+    work, out = tmp_path / "work", tmp_path / "model.pt"
+    rc, _, saved = interrupt_midway(data, work, out, signal.SIGKILL)
+    assert rc == -signal.SIGKILL
 
     rc, log = finish(start(data, work, out))
     assert rc == 0, log[-3000:]
@@ -98,14 +105,8 @@ def test_kill_9_midway_then_rerun_resumes_to_identical_weights(data, reference, 
 
 def test_sigterm_saves_exits_nonzero_and_rerun_resumes_to_identical_weights(data, reference, tmp_path):
     work, out = tmp_path / "work", tmp_path / "model.pt"
-    proc = start(data, work, out)
-    seen = wait_for_mid_epoch_checkpoint(proc, work / "last.pt")
-    proc.send_signal(signal.SIGTERM)
-    rc, log = finish(proc)
+    rc, log, saved = interrupt_midway(data, work, out, signal.SIGTERM)
     assert rc == 128 + signal.SIGTERM, log[-3000:]
-    assert not out.exists()
-    saved = torch.load(work / "last.pt", map_location="cpu", weights_only=False)["iteration"]
-    assert seen <= saved < 5 * STEPS_PER_EPOCH
     assert f"signal {int(signal.SIGTERM)}: saved {work / 'last.pt'} at step {saved}" in log
 
     rc, log = finish(start(data, work, out))
