@@ -19,6 +19,9 @@ include: "workflow/rules/pseudolabel.smk"  # histograms -> thresholds -> pseudo 
 include: "workflow/rules/train.smk"      # round k student
 include: "workflow/rules/evaluate.smk"   # mIoU on val
 include: "workflow/rules/report.smk"     # mean/std over seeds, per-method tables
+include: "workflow/rules/paper.smk"      # the supplementary's tables and figures (config paper:)
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
@@ -26,3 +29,9 @@ rule all:
         expand("results/{dataset}/split{split}/round{round}/{file}",
                dataset=config["dataset"], split=config["split"],
                round=range(1, config["rounds"] + 1), file=["miou.json", "methods.md"]),
+
+
+rule paper:
+    input:
+        expand("results/paper/{table}.html", table=dars.paper.TABLES),
+        expand("results/paper/{figure}.png", figure=dars.paper.FIGURES),

@@ -24,8 +24,14 @@ def build_parser():
     a.add_argument("--height", type=int, default=128)
     a.add_argument("--width", type=int, default=256)
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--domain", default="city", choices=["city", "game"],
+                   help="city: Cityscapes layout; game: the GTA5 stand-in (GTA5 layout, other look and shares)")
 
-    a = sub.add_parser("prepare-cityscapes", help="write *_labelTrainIds.png from *_labelIds.png")
+    a = sub.add_parser("prepare", help="write the train-id labels a dataset layout needs (never overwrites)")
+    a.add_argument("layout", choices=["cityscapes", "gta5", "scannet", "voc"])
+    a.add_argument("root")
+
+    a = sub.add_parser("prepare-cityscapes", help="same as `prepare cityscapes ROOT`")
     a.add_argument("root")
 
     a = sub.add_parser("split", help="labeled/unlabeled lists for a 1/N split")
@@ -35,12 +41,16 @@ def build_parser():
     a.add_argument("--seed", type=int, required=True)
     a.add_argument("--out-dir", required=True)
     a.add_argument("--list-file", help="import the labeled list from this file instead of sampling")
+    a.add_argument("--layout", default="cityscapes")
+    a.add_argument("--source-root", help="split 0 (domain adaptation): the labeled source dataset")
+    a.add_argument("--source-layout", default="cityscapes")
 
     a = sub.add_parser("prior", help="class prior from labeled ground truth")
     a.add_argument("--root", required=True)
     a.add_argument("--list", help="labeled list; without it, the val labels (the `td` oracle)")
     a.add_argument("--source", default="labeled", choices=["labeled", "td", "sd"],
                    help="td: val labels of --root; sd: train labels of the source dataset at --root")
+    a.add_argument("--layout", default="cityscapes")
     a.add_argument("--out", required=True)
 
     a = sub.add_parser("prior-est", help="class prior estimated from teacher shards (EM, no labels)")
@@ -118,6 +128,10 @@ def build_parser():
     a.add_argument("path")
     a.add_argument("--overlay", help="write an image | ground truth | labels panel here")
     a.add_argument("--root", help="dataset root (for overlays)")
+
+    from . import figures, tables
+    tables.add_cli(sub)
+    figures.add_cli(sub)
     return p
 
 
@@ -125,19 +139,23 @@ def run(args):
     stage = args.stage
     if stage == "synthesize":
         from .data.synthetic import generate
-        generate(args.out, args.num_train, args.num_val, args.height, args.width, args.seed)
+        generate(args.out, args.num_train, args.num_val, args.height, args.width, args.seed, domain=args.domain)
+    elif stage == "prepare":
+        from .data.layouts import prepare
+        print(f"wrote {prepare(args.layout, args.root)} train-id label files")
     elif stage == "prepare-cityscapes":
         from .data.cityscapes import prepare_train_ids
         print(f"wrote {prepare_train_ids(args.root)} labelTrainIds files")
     elif stage == "split":
         from .data.splits import make_split
-        missing = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file)
+        missing = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file,
+                             args.layout, args.source_root, args.source_layout)
         if missing:
             print(f"WARNING: the labeled images contain no pixels of {missing}; no pseudo-labeler "
                   "can learn these classes", file=sys.stderr)
     elif stage == "prior":
         from .prior import prior_stage
-        prior_stage(args.root, args.list, args.out, args.source)
+        prior_stage(args.root, args.list, args.out, args.source, args.layout)
     elif stage == "prior-est":
         from .prior import prior_est_stage
         prior_est_stage(args.shards, args.prior, args.out)
@@ -172,6 +190,8 @@ def run(args):
     elif stage == "table":
         from .report import method_table
         method_table(args.files, args.out_csv, args.out_md)
+    elif hasattr(args, "handler"):  # paper-table, paper-figure
+        args.handler(args)
     elif stage == "inspect":
         from .inspect import inspect
         print(inspect(args.path, overlay=args.overlay, root=args.root))

@@ -5,11 +5,16 @@ The Snakemake workflow validates config.yaml against workflow/schemas/config.sch
 import copy
 from pathlib import Path
 
-from .classes import NUM_CLASSES
 from .io import DarsError
 
 LABELERS = ("none", "st", "cbst", "dars", "da")
 RESERVED = {"round0", "split", "data"}
+LAYOUTS = ("cityscapes", "gta5", "scannet", "voc")
+
+
+def generated_root(name):
+    """Where the `synthesize` rule writes a synthetic dataset."""
+    return f"results/{name}/data"
 
 
 def check(config):
@@ -19,6 +24,19 @@ def check(config):
     for key in ("default_method",):
         if config[key] not in methods:
             raise DarsError(f"config key {key}: method {config[key]!r} is unknown; presets are {sorted(methods)}")
+    for name, ds in datasets.items():
+        where = f"config key datasets.{name}"
+        if "synthetic" in ds and ds["root"] != generated_root(name):
+            raise DarsError(f"{where}.root: a synthetic dataset is generated into {generated_root(name)}; "
+                            f"set root to that (got {ds['root']!r})")
+        if ds.get("source") is not None:
+            src = datasets.get(ds["source"])
+            if src is None or src.get("source") is not None:
+                raise DarsError(f"{where}.source: {ds['source']!r} must name a configured dataset that "
+                                f"is not itself adapted (configured: {sorted(datasets)})")
+            if class_set_of(src).num_classes != class_set_of(ds).num_classes:
+                raise DarsError(f"{where}.source: {ds['source']} ({src.get('layout', 'cityscapes')}) and {name} "
+                                f"({ds.get('layout', 'cityscapes')}) label different class sets")
     for m in config["compare_methods"]:
         if m not in methods:
             raise DarsError(f"config key compare_methods: method {m!r} is unknown; presets are {sorted(methods)}")
@@ -33,19 +51,35 @@ def check(config):
         if preset.get("prior") == "sd" and preset.get("prior_source") not in datasets:
             raise DarsError(f"{where}.prior_source: prior sd needs the name of a configured dataset "
                             f"(one of {sorted(datasets)}), got {preset.get('prior_source')!r}")
-        if preset["labeler"] != "none":
-            alphas = preset.get("alpha") or []
-            if len(alphas) < config["rounds"]:
-                raise DarsError(f"{where}.alpha: lists {len(alphas)} rounds but rounds = {config['rounds']}")
-            for a in alphas:
-                if not 0 < a <= 1:
-                    raise DarsError(f"{where}.alpha: {a} is outside (0, 1]")
-        if len(preset["scale_range"]) < config["rounds"]:
-            raise DarsError(f"{where}.scale_range: lists {len(preset['scale_range'])} rounds "
-                            f"but rounds = {config['rounds']}")
-        for lo, hi in preset["scale_range"]:
-            if not 0 < lo <= hi:
-                raise DarsError(f"{where}.scale_range: [{lo}, {hi}] must satisfy 0 < min <= max")
+        if preset.get("continues") is not None:
+            base = methods.get(preset["continues"])
+            if base is None or base["labeler"] == "none" or preset["continues"] == name:
+                raise DarsError(f"{where}.continues: {preset['continues']!r} must name another self-training "
+                                f"preset (its rounds < k are this preset's teachers)")
+        _check_schedule(preset, where, config["rounds"])
+    _check_schedule(config["schedule"], "config key schedule", config["rounds"])
+    for name, ds in datasets.items():
+        for split, sched in (ds.get("schedules") or {}).items():
+            _check_schedule(sched, f"config key datasets.{name}.schedules.{split}", config["rounds"])
+
+
+def _check_schedule(sched, where, rounds):
+    """alpha and scale_enlarge, where given, must cover every round and be in range."""
+    alphas = sched.get("alpha")
+    if alphas is not None:
+        if len(alphas) < rounds:
+            raise DarsError(f"{where}.alpha: lists {len(alphas)} rounds but rounds = {rounds}")
+        for a in alphas:
+            if not 0 < a <= 1:
+                raise DarsError(f"{where}.alpha: {a} is outside (0, 1]")
+    betas = sched.get("scale_enlarge")
+    if betas is not None:
+        if len(betas) < rounds:
+            raise DarsError(f"{where}.scale_enlarge: lists {len(betas)} rounds but rounds = {rounds}")
+        for b in betas:
+            if len(b) != 2 or not 0 <= b[0] < 1 or b[1] < 0:
+                raise DarsError(f"{where}.scale_enlarge: {b} must be [beta_min, beta_max] with "
+                                "0 <= beta_min < 1 and beta_max >= 0")
 
 
 def dataset(config, name):
@@ -55,23 +89,79 @@ def dataset(config, name):
     return config["datasets"][name]
 
 
+def class_set_of(ds):
+    from .classes import class_set
+    return class_set(ds.get("layout", "cityscapes"))
+
+
+def is_adapted(config, name):
+    """UDA: the dataset's labeled images come from another (source) dataset."""
+    return dataset(config, name).get("source") is not None
+
+
+def check_split(config, name, split):
+    """UDA datasets have split 0 only (no target label is used); others 1/N with N >= 1."""
+    if is_adapted(config, name) != (split == 0):
+        if split == 0:
+            raise DarsError(f"split0 means no labeled target image (domain adaptation); dataset {name} has no "
+                            f"`source:` in config.yaml. Ask for split1 (all labeled), split8, ...")
+        raise DarsError(f"dataset {name} adapts from {dataset(config, name)['source']}: ask for split0 "
+                        "(its labeled images are the source's train set)")
+
+
+def labeled_dataset(config, name):
+    """The dataset whose train images make the labeled list: the source in UDA, else itself."""
+    return dataset(config, name).get("source") or name
+
+
+def generated_files(config, name):
+    """Generated directories a dataset (and its UDA source) needs: [] for real datasets."""
+    out = []
+    for n in dict.fromkeys([name, labeled_dataset(config, name)]):
+        root = dataset(config, n)["root"]
+        gen = [g for g, d in config["datasets"].items() if "synthetic" in d and generated_root(g) == root]
+        out += [generated_root(g) for g in gen]
+    return out
+
+
 def dataset_root(config, name):
     """The dataset's root; a clear error if a real (non-synthetic) dataset's root is missing."""
     ds = dataset(config, name)
     root = Path(ds["root"])
-    if "synthetic" not in ds and not (root / "leftImg8bit").is_dir():
-        raise DarsError(f"config key datasets.{name}.root: {root} does not exist or has no leftImg8bit/; "
-                        "point it at a directory in Cityscapes layout")
+    if generated_files(config, name) and str(root) in generated_files(config, name):
+        return str(root)  # made by the synthesize rule
+    if not root.is_dir():
+        raise DarsError(f"config key datasets.{name}.root: {root} does not exist; point it at a directory "
+                        f"in {ds.get('layout', 'cityscapes')} layout")
+    from .data.layouts import check_root
+    try:
+        check_root(ds.get("layout", "cityscapes"), root)
+    except DarsError as e:
+        raise DarsError(f"config key datasets.{name}.root: {e}")
     return str(root)
 
 
-def train_settings(config, dataset_name, method, round_, seed):
-    """Resolved settings of one training run (round 0: method is None)."""
+def schedule(config, dataset_name, split, method):
+    """alpha and scale_enlarge per round of `method` on (dataset, split): the preset's own values,
+    else the dataset's schedule for this split, else the top-level schedule."""
+    per_split = dataset(config, dataset_name).get("schedules") or {}
+    base = per_split.get(split, per_split.get(str(split))) or config["schedule"]
+    preset = config["methods"][method]
+    return {k: preset.get(k, base.get(k, config["schedule"].get(k))) for k in ("alpha", "scale_enlarge")}
+
+
+def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=None, split=None):
+    """Resolved settings of one training run (round 0: method is None; `pretrain_preset` names a
+    round-0 variant from `pretrain_presets`, e.g. the augmentation ablation)."""
     ds = dataset(config, dataset_name)
     t = copy.deepcopy(config["train"])
     t.update(ds.get("train", {}))
+    if pretrain_preset is not None:
+        if round_ != 0 or pretrain_preset not in config.get("pretrain_presets", {}):
+            raise DarsError(f"pretrain preset {pretrain_preset!r} is not under pretrain_presets: in config.yaml")
+        t.update(config["pretrain_presets"][pretrain_preset])
     s = {
-        "model": t["model"], "num_classes": NUM_CLASSES, "seed": seed, "round": round_,
+        "model": t["model"], "num_classes": class_set_of(ds).num_classes, "seed": seed, "round": round_,
         "batch_size": t["batch_size"], "crop": t["crop"], "resize": ds.get("resize"),
         "base_lr": t["base_lr"], "head_lr_mult": t["head_lr_mult"], "momentum": t["momentum"],
         "weight_decay": t["weight_decay"], "poly_power": t["poly_power"], "aux_weight": t["aux_weight"],
@@ -81,23 +171,44 @@ def train_settings(config, dataset_name, method, round_, seed):
     }
     if round_ == 0:
         s.update(mode="pretrain", epochs=t["pretrain_epochs"], scale_range=t["scale_range"])
+        if t.get("pretrain_steps"):
+            s["steps"] = t["pretrain_steps"]
     else:
+        # Progressive strategy: round k enlarges round 0's scale range to
+        # [s_min (1 - beta_min), s_max (1 + beta_max)].
         preset = config["methods"][method]
+        beta_min, beta_max = schedule(config, dataset_name, split, method)["scale_enlarge"][round_ - 1]
+        lo, hi = t["scale_range"]
         s.update(mode="supervised" if preset["labeler"] == "none" else "pseudo",
-                 epochs=t["round_epochs"], scale_range=preset["scale_range"][round_ - 1],
+                 epochs=t["round_epochs"], scale_range=[round(lo * (1 - beta_min), 6), round(hi * (1 + beta_max), 6)],
                  reinit=preset.get("reinit", False))
     return s
 
 
-def alpha(config, method, round_):
-    preset = config["methods"][method]
-    return None if preset["labeler"] == "none" else preset["alpha"][round_ - 1]
+def alpha(config, dataset_name, split, method, round_):
+    if config["methods"][method]["labeler"] == "none":
+        return None
+    return schedule(config, dataset_name, split, method)["alpha"][round_ - 1]
 
 
-def run_identity(config, dataset_name, split, seed, method, round_):
+def teacher_method(config, method, round_):
+    """The preset whose round `round_ - 1` model teaches `method`'s round `round_` (None: round 0).
+    A preset with `continues: X` branches off X's chain: it shares X's earlier rounds."""
+    if round_ <= 1:
+        return None
+    return config["methods"][method].get("continues") or method
+
+
+def run_identity(config, dataset_name, split, seed, method, round_, pretrain_preset=None):
     """What a miou.json records about the run that produced it."""
-    s = train_settings(config, dataset_name, method, round_, seed)
+    s = train_settings(config, dataset_name, method, round_, seed, pretrain_preset, split)
+    baseline = "baseline" if pretrain_preset is None else f"baseline_{pretrain_preset}"
     return {"dataset": dataset_name, "split": split, "seed": seed, "round": round_,
-            "method": method or "baseline", "labeler": config["methods"][method]["labeler"] if method else None,
-            "alpha": alpha(config, method, round_) if method else None,
-            "scale_range": s["scale_range"], "model": s["model"], "epochs": s["epochs"]}
+            "method": method or baseline, "labeler": config["methods"][method]["labeler"] if method else None,
+            "alpha": alpha(config, dataset_name, split, method, round_) if method else None,
+            "scale_range": s["scale_range"], "model": s["model"], "epochs": s["epochs"],
+            "pretrain_preset": pretrain_preset,
+            "augment": {k: s[k] for k in ("rotate", "blur", "flip")},
+            "source": dataset(config, dataset_name).get("source"),
+            "teacher": (f"{teacher_method(config, method, round_)}/round{round_ - 1}" if round_ > 1
+                        else "round0" if round_ == 1 else None)}

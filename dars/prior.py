@@ -1,28 +1,29 @@
 """The class prior pi: each class's share of the non-void labeled ground-truth pixels."""
 import numpy as np
 
-from .classes import CLASS_NAMES, NUM_CLASSES
-from .data.cityscapes import class_pixel_counts, find_pairs, read_list
+from .data.cityscapes import class_pixel_counts, read_list
+from .data.layouts import class_set, find_pairs
 from .io import DarsError, read_json, write_json
 
 
-def prior_stage(root, list_file, out_json, source="labeled"):
+def prior_stage(root, list_file, out_json, source="labeled", layout="cityscapes"):
     """Count trainIds over the labels of `list_file` (images relative to `root`) into prior.json.
     Without a list file: `td` counts the val images (the target distribution, an oracle), `sd`
     the train images of another (source) dataset rooted at `root`."""
     if list_file:
         pairs = read_list(list_file, root)
     elif source in ("td", "sd"):
-        pairs = find_pairs(root, "val" if source == "td" else "train")
+        pairs = find_pairs(layout, root, "val" if source == "td" else "train")
     else:
         raise DarsError(f"a {source!r} prior needs a list file of labeled images")
-    counts, void = class_pixel_counts(root, pairs, NUM_CLASSES)
+    classes = class_set(layout)
+    counts, void = class_pixel_counts(root, pairs, classes.num_classes)
     total = int(counts.sum())
     if total == 0:
         raise DarsError(f"{list_file}: the listed labels hold no non-void pixels; cannot estimate a prior")
     write_json(out_json, {
-        "source": source, "list": str(list_file) if list_file else {"td": "val", "sd": "train"}[source], "root": str(root), "class_names": list(CLASS_NAMES),
-        "counts": counts.tolist(), "shares": (counts / total).tolist(),
+        "source": source, "list": str(list_file) if list_file else {"td": "val", "sd": "train"}[source], "root": str(root), "layout": layout,
+        "class_names": list(classes.names), "counts": counts.tolist(), "shares": (counts / total).tolist(),
         "num_pixels": total, "void_pixels": void,
     })
 
@@ -59,7 +60,7 @@ def prior_est_stage(shard_dirs, labeled_prior_json, out_json):
     shares, steps = estimate_prior_em(probs, train["shares"])
     write_json(out_json, {
         "source": "est", "method": "EM label-shift re-estimation (Saerens et al. 2002)",
-        "class_names": list(CLASS_NAMES), "shares": shares.tolist(), "em_iterations": steps,
+        "class_names": train.get("class_names"), "shares": shares.tolist(), "em_iterations": steps,
         "num_samples": int(len(probs)), "train_prior": str(labeled_prior_json),
         "shards": [str(d) for d in shard_dirs],
     })

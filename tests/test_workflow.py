@@ -92,13 +92,17 @@ def test_real_cityscapes_layout_plans_the_whole_chain(tmp_path):
 @pytest.mark.parametrize("change, message", [
     ({"default_method": "dars2"}, "default_method"),
     ({"roundz": 2}, "roundz"),
-    ({"methods": {"dars": {"labeler": "dars", "alpha": [0.2, 1.5], "scale_range": [[0.5, 1], [0.5, 1]]}}}, "1.5"),
-    ({"methods": {"dars": {"labeler": "darts", "alpha": [0.2, 0.5], "scale_range": [[0.5, 1], [0.5, 1]]}}}, "darts"),
+    ({"methods": {"dars": {"labeler": "dars", "alpha": [0.2, 1.5]}}}, "1.5"),
+    ({"methods": {"dars": {"labeler": "darts", "alpha": [0.2, 0.5]}}}, "darts"),
+    ({"methods": {"dars": {"labeler": "dars", "scale_enlarge": [[0, 0]]}}}, "scale_enlarge"),
+    ({"methods": {"dars2": {"labeler": "dars", "continues": "supervised"}}}, "continues"),
+    ({"datasets": {"x": {"root": "results/x/data", "source": "nowhere"}}}, "datasets.x.source"),
 ])
 def test_bad_config_stops_with_a_clear_error(tmp_path, change, message):
     config = tiny_config()
-    if "methods" in change:
-        config["methods"].update(change.pop("methods"))
+    for key in ("methods", "datasets"):
+        if key in change:
+            config[key].update(change.pop(key))
     config.update(change)
     proc = snakemake(tmp_path, "-n", config=config)
     assert proc.returncode != 0

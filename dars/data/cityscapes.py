@@ -12,9 +12,21 @@ LABELIDS_SUFFIX = "_gtFine_labelIds.png"
 
 
 def image_id(image_rel: str) -> str:
-    """`leftImg8bit/train/aachen/aachen_000005_000019_leftImg8bit.png` -> `aachen_000005_000019`."""
-    name = Path(image_rel).name
-    return name[: -len(IMAGE_SUFFIX)] if name.endswith(IMAGE_SUFFIX) else Path(name).stem
+    """A unique, readable id of an image of any layout; it names pseudo-label files and seeds sampling.
+
+    Cityscapes `leftImg8bit/train/aachen/aachen_000005_000019_leftImg8bit.png` -> `aachen_000005_000019`
+    (existing results depend on it); GTA5 `images/00001.png` -> `00001`; VOC
+    `JPEGImages/2007_000032.jpg` -> `2007_000032`; ScanNet frame names repeat in every scene, so
+    `scannet_frames_25k/scene0000_00/color/000100.jpg` -> `scene0000_00_000100`."""
+    path = Path(image_rel)
+    name = path.name
+    if name.endswith(IMAGE_SUFFIX):
+        return name[: -len(IMAGE_SUFFIX)]
+    scene = path.parts[-3] if len(path.parts) >= 3 else ""
+    if len(scene) == 12 and scene.startswith("scene") and scene[5:9].isdigit() and scene[9] == "_" \
+            and scene[10:].isdigit():  # a ScanNet scene folder such as scene0000_00
+        return f"{scene}_{path.stem}"
+    return path.stem
 
 
 def label_path_for(image_rel: str, suffix=TRAINIDS_SUFFIX) -> str:

@@ -4,22 +4,32 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import CLASS_NAMES, NUM_CLASSES
 from ..io import DarsError, read_label, write_json, write_text_lines
-from .cityscapes import find_pairs, read_list
+from .cityscapes import read_list
+from .layouts import class_set, find_pairs
 
 
-def make_split(root, split, seed, out_dir, dataset, list_file=None):
+def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="cityscapes",
+               source_root=None, source_layout="cityscapes"):
     """Write labeled.txt, unlabeled.txt and split.json for 1/`split` of the train images.
 
     A random split takes the first round(n/split) images of one permutation seeded by `seed`
     alone, so with the same seed the 1/8 labeled set lies inside the 1/4 one (as the
-    authors' lists do)."""
-    if split < 1:
-        raise DarsError(f"split={split}: must be a positive integer (1/N of the train images is labeled)")
+    authors' lists do). split 1 labels everything (the oracle; no unlabeled list). split 0 is
+    domain adaptation: the labeled list is every train image of the source dataset at
+    `source_root` (paths relative to it), the unlabeled list every target train image."""
+    if split < 0 or (split == 0) != (source_root is not None):
+        raise DarsError(f"split={split}: 1/N of the train images is labeled (N >= 1); split 0 (domain "
+                        "adaptation) needs a source dataset, and only split 0 takes one")
     root = Path(root)
-    train = find_pairs(root, "train")
-    if list_file:
+    train = find_pairs(layout, root, "train")
+    classes = class_set(layout)
+    labeled_root = root
+    if split == 0:
+        labeled_root = Path(source_root)
+        labeled = find_pairs(source_layout, labeled_root, "train")
+        source, digest = "source", None
+    elif list_file:
         labeled = read_list(list_file, root)
         known = {img for img, _ in train}
         unknown = [img for img, _ in labeled if img not in known]
@@ -33,21 +43,22 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None):
         labeled = [train[i] for i in sorted(order[:num_labeled])]
         source, digest = "random", None
     labeled_images = {img for img, _ in labeled}
-    unlabeled = [p for p in train if p[0] not in labeled_images]
-    if not unlabeled:
+    unlabeled = train if split == 0 else [p for p in train if p[0] not in labeled_images]
+    if not unlabeled and split != 1:
         raise DarsError(f"split={split}: no unlabeled images left (train has {len(train)} images)")
 
-    presence = np.zeros(NUM_CLASSES, dtype=np.int64)
+    presence = np.zeros(classes.num_classes, dtype=np.int64)
     for _, lab in labeled:
-        ids = np.unique(read_label(root / lab))
-        presence[ids[ids < NUM_CLASSES]] += 1
-    missing = [CLASS_NAMES[c] for c in np.flatnonzero(presence == 0)]
+        ids = np.unique(read_label(labeled_root / lab))
+        presence[ids[ids < classes.num_classes]] += 1
+    missing = [classes.names[c] for c in np.flatnonzero(presence == 0)]
 
     out_dir = Path(out_dir)
     write_text_lines(out_dir / "labeled.txt", [f"{i} {l}" for i, l in labeled])
     write_text_lines(out_dir / "unlabeled.txt", [f"{i} {l}" for i, l in unlabeled])
     write_json(out_dir / "split.json", {
-        "dataset": dataset, "root": str(root), "split": split, "seed": seed,
+        "dataset": dataset, "root": str(root), "layout": layout, "split": split, "seed": seed,
+        "labeled_root": str(labeled_root), "labeled_layout": source_layout if split == 0 else layout,
         "source": source, "source_file": str(list_file) if list_file else None,
         "source_sha256": digest, "num_labeled": len(labeled), "num_unlabeled": len(unlabeled),
         "labeled_class_images": presence.tolist(), "missing_classes": missing,

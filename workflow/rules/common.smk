@@ -3,6 +3,9 @@ import json
 import re
 
 import dars.config
+import dars.figures
+import dars.paper
+import dars.tables
 from dars.io import DarsError
 
 try:
@@ -14,6 +17,7 @@ RUN = "results/{dataset}/split{split}/seed{seed}"
 LOGS = "logs/{dataset}/split{split}/seed{seed}"
 BENCHMARKS = "benchmarks/{dataset}/split{split}/seed{seed}"
 METHODS = "|".join(map(re.escape, config["methods"]))
+PRETRAIN_PRESETS = "|".join(map(re.escape, config.get("pretrain_presets", {}))) or "(?!)"
 SHARDS = range(config["num_shards"])
 
 wildcard_constraints:
@@ -23,26 +27,51 @@ wildcard_constraints:
     round=r"\d+",
     shard=r"\d+",
     method=METHODS,
-    stage=rf"round0|({METHODS})/round\d+",
+    stage0=rf"round0|round0_({PRETRAIN_PRESETS})",
+    stage=rf"round0|round0_({PRETRAIN_PRESETS})|({METHODS})/round\d+",
+    table="|".join(dars.paper.TABLES),
+    figure="|".join(dars.paper.FIGURES),
 
 
-def _root(wildcards):
+def _config(function, *args):
     try:
-        return dars.config.dataset_root(config, wildcards.dataset)
+        return function(config, *args)
     except DarsError as e:
         raise WorkflowError(str(e))
 
 
 def dataset_root(wildcards):
     """Param: the dataset root (checked to exist for real datasets)."""
-    return _root(wildcards)
+    if "split" in wildcards.keys():
+        _config(dars.config.check_split, wildcards.dataset, int(wildcards.split))
+    return _config(dars.config.dataset_root, wildcards.dataset)
+
+
+def layout(wildcards):
+    return config["datasets"][wildcards.dataset].get("layout", "cityscapes")
+
+
+def labeled_root(wildcards):
+    """Param: the root the labeled list is relative to: the UDA source's, else the dataset's."""
+    return _config(dars.config.dataset_root, dars.config.labeled_dataset(config, wildcards.dataset))
 
 
 def dataset_files(wildcards):
-    """Input: the generated tree for synthetic datasets, nothing for real ones."""
-    _root(wildcards)
-    ds = config["datasets"][wildcards.dataset]
-    return [f"results/{wildcards.dataset}/data"] if "synthetic" in ds else []
+    """Input: the generated trees of synthetic datasets (and of a UDA source), nothing for real ones."""
+    dataset_root(wildcards)
+    return _config(dars.config.generated_files, wildcards.dataset)
+
+
+def split_args(wildcards):
+    """Flags of the split stage: the layout, an imported list, or the UDA source."""
+    args = [f"--layout {layout(wildcards)}"]
+    if split_list_file(wildcards):
+        args.append(f"--list-file {split_list_file(wildcards)}")
+    source = config["datasets"][wildcards.dataset].get("source")
+    if source:
+        args.append(f"--source-root {labeled_root(wildcards)} "
+                    f"--source-layout {config['datasets'][source].get('layout', 'cityscapes')}")
+    return " ".join(args)
 
 
 def split_list_file(wildcards):
@@ -50,23 +79,21 @@ def split_list_file(wildcards):
     return lists.get(wildcards.split) or lists.get(int(wildcards.split)) or []
 
 
-def split_list_arg(wildcards):
-    f = split_list_file(wildcards)
-    return f"--list-file {f}" if f else ""
-
-
-def stage_method_round(wildcards):
-    """`round0` -> (None, 0); `dars/round2` -> ("dars", 2)."""
-    if wildcards.stage == "round0":
-        return None, 0
-    method, round_ = wildcards.stage.split("/round")
-    return method, int(round_)
+def stage_method_round(stage):
+    """`round0` -> (None, 0, None); `round0_none` -> (None, 0, "none"); `dars/round2` -> ("dars", 2, None)."""
+    if stage.startswith("round0"):
+        return None, 0, stage[len("round0_"):] or None
+    method, round_ = stage.split("/round")
+    return method, int(round_), None
 
 
 def train_settings(wildcards):
-    method = getattr(wildcards, "method", None)
-    round_ = int(getattr(wildcards, "round", 0))
-    return json.dumps(dars.config.train_settings(config, wildcards.dataset, method, round_, int(wildcards.seed)))
+    if "stage0" in wildcards.keys():
+        method, round_, preset = stage_method_round(wildcards.stage0)
+    else:
+        method, round_, preset = wildcards.method, int(wildcards.round), None
+    return json.dumps(_config(dars.config.train_settings, wildcards.dataset, method, round_,
+                              int(wildcards.seed), preset, int(wildcards.split)))
 
 
 def predict_settings(wildcards):
@@ -75,15 +102,18 @@ def predict_settings(wildcards):
 
 
 def run_identity(wildcards):
-    method, round_ = stage_method_round(wildcards)
+    method, round_, preset = stage_method_round(wildcards.stage)
     return json.dumps(dars.config.run_identity(
-        config, wildcards.dataset, int(wildcards.split), int(wildcards.seed), method, round_))
+        config, wildcards.dataset, int(wildcards.split), int(wildcards.seed), method, round_, preset))
 
 
 def teacher(wildcards):
-    """Directory of the teacher of round {round}: round 0 for round 1, else the previous round."""
+    """Directory of the teacher of round {round}: round 0 for round 1, else the previous round of
+    this preset's chain (or of the preset it `continues`)."""
     r = int(wildcards.round)
-    return f"{RUN}/round0" if r == 1 else f"{RUN}/{{method}}/round{r - 1}"
+    if r == 1:
+        return f"{RUN}/round0"
+    return f"{RUN}/{dars.config.teacher_method(config, wildcards.method, r)}/round{r - 1}"
 
 
 def teacher_checkpoint(wildcards):
@@ -95,7 +125,7 @@ def labeler(wildcards):
 
 
 def alpha(wildcards):
-    return dars.config.alpha(config, wildcards.method, int(wildcards.round))
+    return dars.config.alpha(config, wildcards.dataset, int(wildcards.split), wildcards.method, int(wildcards.round))
 
 
 def pseudo_list(wildcards):
@@ -160,3 +190,19 @@ def shard_output(path):
     """Teacher shards are large (3 bytes per pixel): with temp_shards they are deleted once every
     job of this run that reads them has finished, so disk does not grow with rounds."""
     return temp(directory(path)) if config["temp_shards"] else directory(path)
+
+
+def paper_table_spec(wildcards):
+    return json.dumps(_config(dars.paper.table_spec, wildcards.table))
+
+
+def paper_table_inputs(wildcards):
+    return dars.tables.spec_inputs(_config(dars.paper.table_spec, wildcards.table))
+
+
+def paper_figure_spec(wildcards):
+    return json.dumps(_config(dars.paper.figure_spec, wildcards.figure))
+
+
+def paper_figure_inputs(wildcards):
+    return dars.figures.spec_inputs(_config(dars.paper.figure_spec, wildcards.figure))

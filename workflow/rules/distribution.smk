@@ -6,13 +6,14 @@ rule distribution:
     output:
         f"{RUN}/prior.json",
     params:
-        root=dataset_root,
+        root=labeled_root,
+        layout=layout,
     log:
         f"{LOGS}/distribution.log",
     benchmark:
         f"{BENCHMARKS}/distribution.tsv"
     shell:
-        "python -m dars prior --root {params.root} --list {input.labeled} --out {output} > {log} 2>&1"
+        "python -m dars prior --root {params.root} --layout {params.layout} --list {input.labeled} --out {output} > {log} 2>&1"
 
 
 # `td`: the class distribution of the val ground truth, an oracle for analysis only.
@@ -23,12 +24,13 @@ rule distribution_td:
         f"{RUN}/prior_td.json",
     params:
         root=dataset_root,
+        layout=layout,
     log:
         f"{LOGS}/distribution_td.log",
     benchmark:
         f"{BENCHMARKS}/distribution_td.tsv"
     shell:
-        "python -m dars prior --root {params.root} --source td --out {output} > {log} 2>&1"
+        "python -m dars prior --root {params.root} --layout {params.layout} --source td --out {output} > {log} 2>&1"
 
 
 # `est`: no target labels; EM label-shift estimation from the round's teacher posteriors.
@@ -54,9 +56,10 @@ rule distribution_sd:
         "results/{dataset}/prior_sd.json",
     params:
         root=dataset_root,
+        layout=layout,
     log:
         "logs/{dataset}/distribution_sd.log",
     benchmark:
         "benchmarks/{dataset}/distribution_sd.tsv"
     shell:
-        "python -m dars prior --root {params.root} --source sd --out {output} > {log} 2>&1"
+        "python -m dars prior --root {params.root} --layout {params.layout} --source sd --out {output} > {log} 2>&1"

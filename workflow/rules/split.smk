@@ -1,4 +1,5 @@
-# Labeled / unlabeled image lists of a 1/N split (seeded, nested across N), or an imported list.
+# Labeled / unlabeled image lists of a 1/N split (seeded, nested across N), or an imported list;
+# split 0 (domain adaptation): the source's train images are labeled, the target's unlabeled.
 rule split:
     input:
         dataset_files,
@@ -9,11 +10,11 @@ rule split:
         info=f"{RUN}/split/split.json",
     params:
         root=dataset_root,
-        list_arg=split_list_arg,
+        args=split_args,
     log:
         f"{LOGS}/split.log",
     benchmark:
         f"{BENCHMARKS}/split.tsv"
     shell:
         "python -m dars split --root {params.root} --dataset {wildcards.dataset} --split {wildcards.split} "
-        "--seed {wildcards.seed} --out-dir $(dirname {output.labeled}) {params.list_arg} > {log} 2>&1"
+        "--seed {wildcards.seed} --out-dir $(dirname {output.labeled}) {params.args} > {log} 2>&1"

@@ -11,6 +11,7 @@ rule train:
         f"{RUN}/{{method}}/round{{round}}/model.pt",
     params:
         root=dataset_root,
+        labeled_root=labeled_root,
         settings=train_settings,
         pseudo_arg=pseudo_arg,
         work=f"{RUN}/{{method}}/round{{round}}/work",
@@ -20,5 +21,5 @@ rule train:
         f"{BENCHMARKS}/{{method}}/round{{round}}/train.tsv"
     shell:
         "exec python -m dars train --settings {params.settings:q} --root {params.root} "
-        "--labeled {input.labeled} --unlabeled {input.unlabeled} {params.pseudo_arg} "
+        "--labeled {input.labeled} --labeled-root {params.labeled_root} --unlabeled {input.unlabeled} {params.pseudo_arg} "
         "--init {input.teacher} --work-dir {params.work} --threads {threads} --out {output} > {log} 2>&1"

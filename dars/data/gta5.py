@@ -1,0 +1,132 @@
+"""GTA5 ("Playing for Data"), the synthetic source domain of GTA5 -> Cityscapes.
+
+Expected tree (as downloaded; the CyCADA-translated images keep the same names):
+
+    <root>/images/00001.png ... 24966.png    RGB frames, mostly 1914x1052
+    <root>/labels/00001.png ...              Cityscapes labelIds, as palette (or grey) PNGs
+    <root>/train.txt, <root>/val.txt         optional: image ids, one per line (`00001` or
+                                             `images/00001.png`)
+
+`prepare` writes `<root>/labels_trainIds/<id>.png` (uint8 train ids, 255 = ignore) for every
+label lacking one. GTA5 has no official train/val split in this layout and serves only as the
+source domain, so without list files split "train" is every image and any other split is an
+error (evaluate on the Cityscapes val set instead). A `<root>/<split>.txt` list, when present,
+defines that split (train included), and `prepare` then covers exactly the listed images, which
+is also how to leave out frames whose label size does not match the image.
+"""
+from pathlib import Path
+
+from ..classes import label_ids_to_train_ids
+from ..io import DarsError
+from .layouts import image_size, prepare_command, problems_error, read_index_label, write_new_png
+
+IMAGES = "images"
+LABELS = "labels"
+TRAIN_IDS = "labels_trainIds"
+IMAGE_EXTS = (".png", ".jpg")
+
+
+def check_root(root):
+    root = Path(root)
+    if not (root / IMAGES).is_dir() or not ((root / LABELS).is_dir() or (root / TRAIN_IDS).is_dir()):
+        raise DarsError(f"{root}: not a GTA5 root; expected folders {IMAGES}/ (00001.png ...) and "
+                        f"{LABELS}/ (Cityscapes labelIds PNGs of the same names)")
+    return root
+
+
+def _all_images(root):
+    images = {}
+    for ext in IMAGE_EXTS:
+        for path in (root / IMAGES).glob(f"*{ext}"):
+            images.setdefault(path.stem, path.name)
+    return images
+
+
+def _list_ids(list_path):
+    ids = []
+    for line in Path(list_path).read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            ids.append(Path(line.split()[0]).stem)  # an id, or an image path whose stem is the id
+    if not ids:
+        raise DarsError(f"{list_path}: split list is empty")
+    return ids
+
+
+def _split_images(root, split):
+    """{id: image file name} of a split."""
+    images = _all_images(root)
+    if not images:
+        raise DarsError(f"{root / IMAGES}: no GTA5 images (*.png) found")
+    list_path = root / f"{split}.txt"
+    if list_path.is_file():
+        ids = _list_ids(list_path)
+        missing = [i for i in ids if i not in images]
+        if missing:
+            raise DarsError(f"{list_path}: {len(missing)} listed images are not in {root / IMAGES}, "
+                            f"e.g. {missing[0]}")
+        return {i: images[i] for i in ids}
+    if split == "train":
+        return images
+    raise DarsError(f"{root}: GTA5 has no {split!r} split: it is only the source domain (evaluate on "
+                    f"the Cityscapes val set), or list its image ids in {list_path}")
+
+
+def find_pairs(root, split):
+    """Sorted (images/<id>.png, labels_trainIds/<id>.png) pairs of a split."""
+    root = check_root(root)
+    pairs, unprepared = [], 0
+    for iid, name in sorted(_split_images(root, split).items()):
+        lab = f"{TRAIN_IDS}/{iid}.png"
+        if not (root / lab).is_file():
+            if (root / LABELS / f"{iid}.png").is_file():
+                unprepared += 1
+                continue
+            raise DarsError(f"{root / LABELS / (iid + '.png')}: ground truth missing for {IMAGES}/{name}")
+        pairs.append((f"{IMAGES}/{name}", lab))
+    if unprepared:
+        raise DarsError(f"{root / TRAIN_IDS}: {unprepared} GTA5 labels have no train-id copy (GTA5 ships "
+                        f"Cityscapes labelIds). Create them once with `{prepare_command('gta5', root)}`")
+    return pairs
+
+
+def _prepare_ids(root):
+    """The images prepare covers: those of every split list, and all images while no train.txt
+    restricts split "train"."""
+    chosen = {} if (root / "train.txt").is_file() else _all_images(root)
+    for split in ("train", "val", "test"):
+        if (root / f"{split}.txt").is_file():
+            chosen.update(_split_images(root, split))
+    return chosen
+
+
+def prepare(root):
+    """Write labels_trainIds/<id>.png from labels/<id>.png (labelIds); returns the count written.
+
+    Frames whose label is missing or differs in size from the image are reported together in one
+    error, after every other label has been written, so a rerun only redoes what failed."""
+    root = check_root(root)
+    written, problems = 0, []
+    for iid, name in sorted(_prepare_ids(root).items()):
+        out = root / TRAIN_IDS / f"{iid}.png"
+        if out.exists():
+            continue  # never overwrite what the user (or an earlier run) made
+        src = root / LABELS / f"{iid}.png"
+        if not src.is_file():
+            problems.append(f"{src}: label missing for {IMAGES}/{name}")
+            continue
+        label_ids = read_index_label(src)
+        size = image_size(root / IMAGES / name)
+        if label_ids.shape != size:
+            problems.append(f"{src}: label is {label_ids.shape[1]}x{label_ids.shape[0]} but "
+                            f"{IMAGES}/{name} is {size[1]}x{size[0]}")
+            continue
+        if label_ids.max(initial=0) > 255:
+            problems.append(f"{src}: ids above 255; not a Cityscapes labelIds map")
+            continue
+        written += write_new_png(out, label_ids_to_train_ids(label_ids.astype("uint8")))
+    if problems:
+        raise problems_error(f"{root}: GTA5 prepare wrote {written} labels", problems,
+                             f"The pipeline needs a label of the image's size for every frame: fix these "
+                             f"files, or list the frames to use in {root}/train.txt (one id a line) and "
+                             "run prepare again")
+    return written

@@ -1,0 +1,87 @@
+"""PASCAL VOC 2012 with the SBD augmented labels ("train_aug", 10,582 train / 1,449 val images).
+
+Expected tree (root = the VOC2012 folder, e.g. VOCdevkit/VOC2012, with SegmentationClassAug added):
+
+    <root>/JPEGImages/<id>.jpg                       e.g. 2007_000032.jpg
+    <root>/SegmentationClassAug/<id>.png             single-channel class indices 0..20, 255 = boundary
+    <root>/ImageSets/Segmentation/train_aug.txt      train ids (train.txt is used when it is absent)
+    <root>/ImageSets/Segmentation/val.txt
+
+List lines are ids (`2007_000032`) or `JPEGImages/<id>.jpg SegmentationClassAug/<id>.png` pairs
+(leading slashes allowed), as the common train_aug lists are written. Labels already are train
+ids, so nothing needs preparing. VOC's own SegmentationClass/ PNGs are palette images that
+OpenCV decodes to colours; they are rejected with a pointer to SegmentationClassAug.
+"""
+from pathlib import Path
+
+import cv2
+
+from ..classes import class_set
+from ..io import DarsError
+from .layouts import check_train_ids
+
+IMAGES = "JPEGImages"
+LABELS = "SegmentationClassAug"
+LISTS = Path("ImageSets") / "Segmentation"
+LIST_FILES = {"train": ("train_aug.txt", "train.txt")}
+
+
+def check_root(root):
+    root = Path(root)
+    if not (root / IMAGES).is_dir() or not (root / LABELS).is_dir():
+        hint = (f"; {root / 'SegmentationClass'} holds VOC's colour-palette labels, use the "
+                f"{LABELS} index PNGs (SBD-augmented) instead"
+                if (root / "SegmentationClass").is_dir() else "")
+        raise DarsError(f"{root}: not a VOC 2012 aug root; expected folders {IMAGES}/, {LABELS}/ and "
+                        f"{LISTS}/{{train_aug,val}}.txt{hint}")
+    return root
+
+
+def _list_path(root, split):
+    candidates = [root / LISTS / name for name in LIST_FILES.get(split, (f"{split}.txt",))]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DarsError(f"{candidates[0]}: VOC image list for split {split!r} missing (looked for "
+                    f"{', '.join(str(p) for p in candidates)})")
+
+
+def check_label(path):
+    """A VOC aug label must be a single-channel map of the 21 class ids and 255."""
+    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise DarsError(f"{path}: label map missing or unreadable")
+    if label.ndim != 2:
+        raise DarsError(f"{path}: a colour/palette label ({label.shape[-1]} channels after decoding), "
+                        f"like VOC's original SegmentationClass PNGs; use the {LABELS} single-channel "
+                        "index PNGs (SBD-augmented VOC) instead")
+    check_train_ids(path, label, class_set("voc").num_classes)
+
+
+def find_pairs(root, split):
+    """Sorted (JPEGImages/<id>.jpg, SegmentationClassAug/<id>.png) pairs of a split."""
+    root = check_root(root)
+    list_path = _list_path(root, split)
+    ids = set()
+    for line in list_path.read_text().splitlines():
+        if line.strip():
+            ids.add(Path(line.split()[0]).stem)  # `<id>` or `/JPEGImages/<id>.jpg ...`
+    if not ids:
+        raise DarsError(f"{list_path}: image list is empty")
+    pairs = []
+    for iid in sorted(ids):
+        img, lab = f"{IMAGES}/{iid}.jpg", f"{LABELS}/{iid}.png"
+        for rel, what in ((img, "image"), (lab, "label")):
+            if not (root / rel).is_file():
+                raise DarsError(f"{root / rel}: {what} of {iid} (listed in {list_path}) missing")
+        pairs.append((img, lab))
+    # Decoding all ~10k labels on every call is too slow; the ends catch a wrong label folder.
+    for _, lab in {pairs[0], pairs[-1]}:
+        check_label(root / lab)
+    return pairs
+
+
+def prepare(root):
+    """VOC aug labels already are train ids: nothing to write."""
+    check_root(root)
+    return 0

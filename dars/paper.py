@@ -1,0 +1,128 @@
+"""What the `paper` target builds: the specs of the supplementary's tables (S1-S7) and figures,
+resolved from config.yaml's `paper:` section into the per-run files they read.
+
+Every row or column of a table is a named preset (a method, a round-0 variant, a split), so a
+sweep is a list of names in config and the DAG builds each run once, whatever table uses it."""
+from .io import DarsError
+
+TABLES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7")
+FIGURES = ("panels", "predictions", "class_distribution", "iou_bars")
+
+
+def _run(ds, split, seed, stage, file="miou.json"):
+    return f"results/{ds}/split{split}/seed{seed}/{stage}/{file}"
+
+
+class _Paper:
+    def __init__(self, config):
+        if "paper" not in config:
+            raise DarsError("config key paper: missing; the paper target needs it (see config.yaml)")
+        self.p = p = config["paper"]
+        for key in ("dataset", "uda_dataset", "seeds", "split", "iterative_splits", "rounds", "compare",
+                    "alpha_sweep", "scale_sweep", "augment_ablation", "uda_compare", "figure_images"):
+            if key not in p:
+                raise DarsError(f"config key paper.{key}: missing")
+        methods, pre = config["methods"], config.get("pretrain_presets", {})
+        for key in ("compare", "alpha_sweep", "scale_sweep", "uda_compare"):
+            for label, name in p[key].items():
+                if name != "round0" and name not in methods:
+                    raise DarsError(f"config key paper.{key}.{label}: {name!r} is not a method preset")
+        for label, name in p["augment_ablation"].items():
+            if name not in pre:
+                raise DarsError(f"config key paper.augment_ablation.{label}: {name!r} is not under pretrain_presets")
+        if p["rounds"] > config["rounds"]:
+            raise DarsError(f"config key paper.rounds: {p['rounds']} > rounds ({config['rounds']})")
+        self.ds, self.uda, self.split, self.last = p["dataset"], p["uda_dataset"], p["split"], p["rounds"]
+        self.seeds, self.min_seeds = p["seeds"], len(p["seeds"])
+        self.root = config["datasets"][self.ds]["root"]
+
+    def cell(self, stage, ds=None, split=None, file="miou.json"):
+        ds = ds or self.ds
+        split = self.split if split is None else split
+        return [_run(ds, split, s, stage, file) for s in self.seeds]
+
+    def method_stage(self, name, round_):
+        return "round0" if name == "round0" else f"{name}/round{round_}"
+
+    def val_prior(self, ds):
+        """The val ground-truth class counts (the tail classes are defined on them)."""
+        return f"results/{ds}/split{0 if ds == self.uda else self.split}/seed{self.seeds[0]}/prior_td.json"
+
+    def tables(self):
+        p, last = self.p, self.last
+        base = {"min_seeds": self.min_seeds}
+        frac = f"1/{self.split}"
+        t = {}
+        t["s1"] = dict(base, kind="sweep", corner="alpha (round 2)",
+                       title=f"Table S1: labeling ratio alpha of round {last} ({self.ds}, {frac} split, DARS)",
+                       columns={k: self.cell(f"{v}/round{last}") for k, v in p["alpha_sweep"].items()},
+                       reference={"round 1": self.cell(f"{p['compare']['DARS']}/round1")} if "DARS" in p["compare"] else {})
+        t["s2"] = dict(base, kind="sweep", orientation="column", corner="(beta_min, beta_max)",
+                       title=f"Table S2: scale-range enlargement of round {last} ({self.ds}, {frac} split, DARS)",
+                       rows={k: self.cell(f"{v}/round{last}") for k, v in p["scale_sweep"].items()})
+        t["s3"] = dict(base, kind="sweep", orientation="column", corner="augmentation",
+                       title=f"Table S3: augmentation ablation under full supervision ({self.ds}, all labels, round 0)",
+                       rows={k: self.cell(f"round0_{v}", split=1) for k, v in p["augment_ablation"].items()})
+        rows = {k: self.cell(self.method_stage(v, 1)) for k, v in p["compare"].items()}
+        gains = [[k, "Baseline"] for k in rows if k != "Baseline"]
+        t["s4"] = dict(base, kind="per_class", corner="method",
+                       title=f"Table S4: per-class IoU at round 1 ({self.ds}, {frac} split)",
+                       rows=rows, val_prior=self.val_prior(self.ds), gains=gains)
+        dars = p["compare"].get("DARS", "dars")
+        control = next((v for k, v in p["compare"].items() if v != "round0" and k not in ("ST", "CBST", "DARS")), None)
+        columns = {}
+        for n in p["iterative_splits"]:
+            col = {"baseline": self.cell("round0", split=n),
+                   "rounds": [self.cell(f"{dars}/round{r}", split=n) for r in range(1, last + 1)]}
+            if control:
+                col["supervised"] = self.cell(f"{control}/round{last}", split=n)
+            columns[f"1/{n}"] = col
+        t["s5"] = dict(base, kind="iterative", method="DARS",
+                       title=f"Table S5: iterative self-training ({self.ds}, mIoU %)", columns=columns,
+                       oracle={"oracle (full labels)": self.cell("round0", split=1)})
+        uda_rows = {k: self.cell(self.method_stage(v, 1), ds=self.uda, split=0) for k, v in p["uda_compare"].items()}
+        first = next(iter(uda_rows))
+        t["s6"] = dict(base, kind="per_class", corner="method",
+                       title=f"Table S6: per-class IoU at round 1, domain adaptation ({self.uda})",
+                       rows=uda_rows, val_prior=self.val_prior(self.uda),
+                       gains=[[k, first] for k in uda_rows if k != first])
+        t["s7"] = dict(base, kind="kl", corner="method", baseline=first,
+                       title=f"Table S7: pseudo-label distribution vs the true target distribution ({self.uda}, round 1)",
+                       rows=uda_rows)
+        return t
+
+    def figures(self):
+        p, last, seed = self.p, self.last, self.seeds[0]
+        root = self.root
+        labelers = {k: v for k, v in p["compare"].items() if k in ("ST", "CBST", "DARS")}
+        runs = {f"{k} r1": _run(self.ds, self.split, seed, f"{v}/round1", "pseudo") for k, v in labelers.items()}
+        if "DARS" in labelers:
+            runs[f"DARS r{last}"] = _run(self.ds, self.split, seed, f"{labelers['DARS']}/round{last}", "pseudo")
+        f = {}
+        f["panels"] = dict(kind="panels", root=root, runs=runs, num_images=p["figure_images"],
+                           pseudo_list=_run(self.ds, self.split, seed, f"{labelers.get('DARS', 'dars')}/round1",
+                                            "pseudo_labels.txt"),
+                           title=f"Pseudo labels ({self.ds}, {1}/{self.split} split, seed {seed})")
+        f["predictions"] = dict(kind="predictions", root=root, num_images=p["figure_images"],
+                                checkpoints={k: _run(self.ds, self.split, seed, self.method_stage(v, 1), "model.pt")
+                                             for k, v in p["compare"].items()})
+        f["class_distribution"] = dict(
+            kind="class_distribution", prior=f"results/{self.ds}/split{self.split}/seed{seed}/prior.json",
+            runs={k: self.cell(f"{v}/round1", file="pseudo_stats.json") for k, v in labelers.items()})
+        f["iou_bars"] = dict(kind="iou_bars", min_seeds=self.min_seeds, val_prior=self.val_prior(self.ds),
+                             runs={k: self.cell(self.method_stage(v, 1)) for k, v in p["compare"].items()})
+        return f
+
+
+def table_spec(config, name):
+    specs = _Paper(config).tables()
+    if name not in specs:
+        raise DarsError(f"paper table {name!r} unknown; tables are {', '.join(specs)}")
+    return specs[name]
+
+
+def figure_spec(config, name):
+    specs = _Paper(config).figures()
+    if name not in specs:
+        raise DarsError(f"paper figure {name!r} unknown; figures are {', '.join(specs)}")
+    return specs[name]

@@ -1,0 +1,374 @@
+"""The DARS supplementary's tables (S1-S7), regenerated from per-run artifacts.
+
+A spec (a JSON dict) names the per-run `miou.json` files of every cell; a cell is the mean and
+sample std (ddof=1) over its seeds. Kinds: `sweep` (one metric over settings: S1-S3),
+`per_class` (per-class IoU, mIoU and tail-class mIoU per method, plus gain rows: S4, S6),
+`iterative` (rounds x settings: S5) and `kl` (D_KL(true || pseudo) vs mIoU gain: S7).
+As in dars/report.py the CSV keeps fractions (one line per cell: mean, std, n, seeds); only
+the Markdown shows percentages, because people read it.
+"""
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .io import DarsError, atomic_path, read_json
+from .report import _agree, _check_seeds, _class_names, _load_runs, _nan, _std
+
+# Runs of one cell must agree on these: runs that differ are different experiments.
+IDENTITY = ("dataset", "split", "round", "method", "labeler", "alpha", "scale_range", "protocol")
+TAIL_SHARE = 0.01  # a tail class holds under 1% of the val ground-truth pixels
+TAIL_MARK = "†"
+MINUS = "−"
+PERCENT = {"miou", "iou", "tail"}  # metrics shown in percent; the others (KL, nats) as they are
+LABELS = {"miou": "mIoU (%)", "kl_true_pseudo": "D_KL(true ‖ pseudo)"}
+CSV_COLUMNS = ["row", "column", "metric", "mean", "std", "n", "seeds"]
+
+
+@dataclass
+class Value:
+    """One table cell: a mean over seeds (with its std), or a difference of two means (gain)."""
+    metric: str
+    mean: float
+    std: float = float("nan")
+    n: int = 0
+    seeds: tuple = ()
+    gain: bool = False
+
+
+@dataclass
+class Table:
+    title: str
+    corner: str
+    columns: list
+    rows: list  # [(label, [Value | None per column])]
+    notes: list
+
+
+def load_cell(files, what, min_seeds=1):
+    """Per-run miou.json dicts of one cell, sorted by seed; refuses mixed runs and too few seeds."""
+    files = [files] if isinstance(files, str) else list(files or [])
+    if not files:
+        raise DarsError(f"{what}: no files given")
+    runs = _load_runs(files)
+    for key in IDENTITY:
+        _agree(runs, key, what)
+    _check_seeds(runs, what)
+    if len(runs) < min_seeds:
+        raise DarsError(f"{what}: got {len(runs)} seed(s) ({', '.join(map(str, files))}) but min_seeds "
+                        f"is {min_seeds}; add the missing seeds' runs or lower min_seeds")
+    return sorted(runs, key=lambda r: (0, r["seed"], "") if isinstance(r["seed"], int) else (1, 0, str(r["seed"])))
+
+
+def stat(values, metric, runs):
+    """Mean and sample std over the seeds where the value exists (null IoU = class absent)."""
+    v = np.array([_nan(x) for x in values], dtype=np.float64)
+    ok = ~np.isnan(v)
+    seeds = tuple(r["seed"] for r, keep in zip(runs, ok) if keep)
+    if not ok.any():
+        return Value(metric, float("nan"), float("nan"), 0, ())
+    return Value(metric, float(v[ok].mean()), _std(v[ok]), int(ok.sum()), seeds)
+
+
+def _miou(runs):
+    return stat([r["miou"] for r in runs], "miou", runs)
+
+
+def gain(a, b):
+    """a - b of two cells' means (no std: the seeds of two methods are not paired samples)."""
+    if a is None or b is None:
+        return None
+    return Value(a.metric, a.mean - b.mean, gain=True)
+
+
+def kl_value(runs, what):
+    """D_KL(true || pseudo) of the pseudo labels each run was trained on (pseudo_stats.json beside
+    its miou.json), or None for runs without pseudo labels (round 0, the supervised control)."""
+    if all(r.get("round") == 0 or r.get("labeler") in (None, "none") for r in runs):
+        return None
+    values = []
+    for r in runs:
+        path = Path(r["_file"]).with_name("pseudo_stats.json")
+        stats = read_json(path)
+        if (stats.get("labeler"), stats.get("alpha")) != (r.get("labeler"), r.get("alpha")):
+            raise DarsError(f"{what}: {path} is labeler {stats.get('labeler')!r} alpha {stats.get('alpha')!r} "
+                            f"but {r['_file']} says {r.get('labeler')!r} alpha {r.get('alpha')!r}; stale outputs?")
+        if not stats.get("gt") or stats["gt"].get("kl_true_pseudo") is None:
+            raise DarsError(f"{what}: {path} has no gt.kl_true_pseudo (no ground truth for the unlabeled images)")
+        values.append(stats["gt"]["kl_true_pseudo"])
+    return stat(values, "kl_true_pseudo", runs)
+
+
+def tail_classes(prior_json, names, threshold=TAIL_SHARE):
+    """Indices of classes present in val whose share of val ground-truth pixels is under `threshold`."""
+    prior = read_json(prior_json)
+    counts = np.asarray(prior.get("counts", []), dtype=np.float64)
+    if prior.get("class_names") is not None and list(prior["class_names"]) != list(names):
+        raise DarsError(f"{prior_json}: class_names differ from the miou.json files' class_names")
+    if len(counts) != len(names) or counts.sum() <= 0:
+        raise DarsError(f"{prior_json}: expected {len(names)} class counts with a positive sum, got {len(counts)}")
+    shares = counts / counts.sum()
+    return [i for i in range(len(names)) if counts[i] > 0 and shares[i] < threshold]
+
+
+def _mapping(spec, key):
+    cells = spec.get(key)
+    if not isinstance(cells, dict) or not cells:
+        raise DarsError(f"table spec ({spec.get('kind')}): {key!r} must be a non-empty {{label: [files]}} dict")
+    return cells
+
+
+def _seed_note(table):
+    ns = sorted({v.n for _, vals in table.rows for v in vals if v is not None and not v.gain and v.n})
+    seeds = "/".join(map(str, ns)) if ns else "0"
+    return (f"Mean ± sample standard deviation (ddof=1) over {seeds} seed(s) per cell; "
+            "no ± where a cell has one seed; gains are differences of means; – = not applicable.")
+
+
+def sweep_table(spec, title, min_seeds):
+    """S1-S3: one metric over settings; `orientation` row = settings are columns of one row."""
+    orientation = spec.get("orientation") or ("row" if "columns" in spec else "column")
+    if orientation not in ("row", "column"):
+        raise DarsError(f"{title}: orientation must be 'row' or 'column', got {orientation!r}")
+    cells = dict(_mapping(spec, "columns" if orientation == "row" else "rows"))
+    for label, files in (spec.get("reference") or {}).items():
+        if label in cells:
+            raise DarsError(f"{title}: reference label {label!r} is also a setting")
+        cells[label] = files
+    metric = spec.get("metric", "miou")
+    if metric not in LABELS:
+        raise DarsError(f"{title}: metric must be one of {sorted(LABELS)}, got {metric!r}")
+    values = []
+    for label, files in cells.items():
+        runs = load_cell(files, f"{title}: {label!r}", min_seeds)
+        values.append(_miou(runs) if metric == "miou" else kl_value(runs, f"{title}: {label!r}"))
+    name = spec.get("label", LABELS[metric])
+    if orientation == "row":
+        return Table(title, spec.get("corner", ""), list(cells), [(name, values)], [])
+    return Table(title, spec.get("corner", ""), [name], [(k, [v]) for k, v in zip(cells, values)], [])
+
+
+def per_class_table(spec, title, min_seeds):
+    """S4/S6: per-class IoU, mIoU and tail mIoU per method; `gains` adds difference rows."""
+    cells = {label: load_cell(files, f"{title}: row {label!r}", min_seeds)
+             for label, files in _mapping(spec, "rows").items()}
+    every = [r for runs in cells.values() for r in runs]
+    for key in ("dataset", "split", "protocol"):
+        _agree(every, key, f"{title} (all rows)")
+    names = _class_names(every, title)
+    tail = (tail_classes(spec["val_prior"], names, spec.get("tail_share", TAIL_SHARE))
+            if spec.get("val_prior") else None)
+    marks = set(tail or [])
+    columns = [n + (TAIL_MARK if i in marks else "") for i, n in enumerate(names)] + ["mIoU"]
+    columns += ["tail"] if tail is not None else []
+    rows, notes = [], []
+    for label, runs in cells.items():
+        iou = np.array([[_nan(v) for v in r["iou"]] for r in runs], dtype=np.float64)
+        vals = [stat(iou[:, c], "iou", runs) for c in range(len(names))]
+        vals.append(_miou(runs))
+        if tail is not None:
+            # Per seed first, so the std is over seeds like every other cell.
+            per_seed = [np.nanmean(row[tail]) if tail and not np.isnan(row[tail]).all() else None for row in iou]
+            vals.append(stat(per_seed, "tail", runs))
+        rows.append((label, vals))
+    by_label = dict(rows)
+    for pair in spec.get("gains") or []:
+        a, b = pair
+        if a not in by_label or b not in by_label:
+            raise DarsError(f"{title}: gain {a!r} - {b!r} names a row that is not in rows {list(by_label)}")
+        rows.append((f"{a} {MINUS} {b}", [gain(x, y) for x, y in zip(by_label[a], by_label[b])]))
+    if tail is not None:
+        share = spec.get("tail_share", TAIL_SHARE)
+        notes.append(f"{TAIL_MARK} tail class: under {100 * share:g}% of the val ground-truth pixels "
+                     f"({spec['val_prior']}); tail = mean IoU over the {len(tail)} tail classes"
+                     + ("" if tail else " (none here)") + ".")
+    notes.append("IoU, mIoU and gains in %.")
+    return Table(title, spec.get("corner", "method"), columns, rows, notes)
+
+
+def _iterative_column(c, what, min_seeds):
+    """{row name: mIoU cell} of one setting, each row checked to hold the round it claims."""
+    if not isinstance(c, dict) or "baseline" not in c or not c.get("rounds"):
+        raise DarsError(f"{what}: needs {{'baseline': [files], 'rounds': [[files], ...]}}, "
+                        "optionally 'supervised': [files]")
+    last = len(c["rounds"])
+    parts = [("baseline", 0, c["baseline"])] + [(f"round {i + 1}", i + 1, f) for i, f in enumerate(c["rounds"])]
+    parts += [("supervised", last, c["supervised"])] if c.get("supervised") else []
+    cells = {}
+    for name, rnd, files in parts:
+        runs = cells[name] = load_cell(files, f"{what} {name}", min_seeds)
+        if runs[0]["round"] != rnd:
+            raise DarsError(f"{what}: the {name} row must be round {rnd}, "
+                            f"{runs[0]['_file']} is round {runs[0]['round']}")
+    for key in ("dataset", "split"):  # one setting = one dataset and split, whatever the round
+        _agree([r for runs in cells.values() for r in runs], key, what)
+    return {name: _miou(runs) for name, runs in cells.items()}, last
+
+
+def iterative_table(spec, title, min_seeds):
+    """S5: rows Baseline, round 1..R, the supervised control at round R and the gain; one column
+    per setting, plus optional oracle columns filled on the Baseline row only."""
+    cols, last = {}, {}
+    for label, c in _mapping(spec, "columns").items():
+        cols[label], last[label] = _iterative_column(c, f"{title}: column {label!r}", min_seeds)
+    at = str(max(last.values())) if len(set(last.values())) == 1 else "last"
+    oracle = {k: _miou(load_cell(f, f"{title}: oracle {k!r}", min_seeds))
+              for k, f in (spec.get("oracle") or {}).items()}
+    pad = [None] * len(oracle)
+    method = spec.get("method")
+    rows = [("Baseline", [c["baseline"] for c in cols.values()] + list(oracle.values()))]
+    for i in range(1, max(last.values()) + 1):
+        label = f"{method} round {i}" if method else f"round {i}"
+        rows.append((label, [c.get(f"round {i}") for c in cols.values()] + pad))
+    if any("supervised" in c for c in cols.values()):
+        rows.append((f"supervised (round {at})", [c.get("supervised") for c in cols.values()] + pad))
+    rows.append((f"gain (round {at} {MINUS} Baseline)",
+                 [gain(c[f"round {last[k]}"], c["baseline"]) for k, c in cols.items()] + pad))
+    notes = ["mIoU in %; supervised = the compute-matched control trained on the labeled images only."]
+    return Table(title, spec.get("corner", ""), list(cols) + list(oracle), rows, notes)
+
+
+def kl_table(spec, title, min_seeds):
+    """S7: D_KL(true || pseudo) of each method's pseudo labels, its mIoU and the gain vs `baseline`."""
+    cells = {label: load_cell(files, f"{title}: row {label!r}", min_seeds)
+             for label, files in _mapping(spec, "rows").items()}
+    every = [r for runs in cells.values() for r in runs]
+    for key in ("dataset", "split", "protocol"):
+        _agree(every, key, f"{title} (all rows)")
+    base = spec.get("baseline", next(iter(cells)))
+    if base not in cells:
+        raise DarsError(f"{title}: baseline {base!r} is not a row ({list(cells)})")
+    mious = {k: _miou(runs) for k, runs in cells.items()}
+    rows = [(k, [kl_value(runs, f"{title}: row {k!r}"), mious[k],
+                 None if k == base else gain(mious[k], mious[base])]) for k, runs in cells.items()]
+    notes = [f"D_KL(true ‖ pseudo): KL divergence (nats) from the true class distribution of the unlabeled "
+             f"images to that of the pseudo labels (pseudo_stats.json gt.kl_true_pseudo); gain in mIoU "
+             f"points over {base}."]
+    return Table(title, spec.get("corner", "method"), [LABELS["kl_true_pseudo"], "mIoU (%)", "gain (mIoU)"],
+                 rows, notes)
+
+
+KINDS = {"sweep": sweep_table, "per_class": per_class_table, "iterative": iterative_table, "kl": kl_table}
+
+
+def build_table(spec):
+    """The Table a spec describes (nothing written)."""
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind not in KINDS:
+        raise DarsError(f"table spec: 'kind' must be one of {sorted(KINDS)}, got {kind!r}")
+    min_seeds = int(spec.get("min_seeds", 1))
+    return KINDS[kind](spec, spec.get("title") or kind, min_seeds)
+
+
+def fmt(v):
+    """'68.3 ± 0.4' (percent, 1 decimal) or '0.0137 ± 0.0012' (KL, 4 decimals); gains signed."""
+    if v is None or math.isnan(v.mean):
+        return "–"
+    scale, spec = (100, ".1f") if v.metric in PERCENT else (1, ".4f")
+    if v.gain:
+        text = f"{scale * v.mean:+{spec}}"
+        return "+" + text[1:] if float(text) == 0 else text  # no "-0.0"
+    text = f"{scale * v.mean:{spec}}"
+    return text + (f" ± {scale * v.std:{spec}}" if v.n >= 2 else "")
+
+
+def markdown(table):
+    head = [table.corner] + list(table.columns)
+    lines = [f"**{table.title}**", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join([":---"] + ["---:"] * len(table.columns)) + "|"]
+    lines += ["| " + " | ".join([label.replace("|", "\\|")] + [fmt(v) for v in vals]) + " |"
+              for label, vals in table.rows]
+    return "\n".join(lines) + "\n\n" + "\n\n".join([_seed_note(table)] + table.notes) + "\n"
+
+
+def frame(table):
+    """One CSV line per non-empty cell, fractions at full precision."""
+    plain = [c[:-len(TAIL_MARK)] if c.endswith(TAIL_MARK) else c for c in table.columns]
+    out = []
+    for label, vals in table.rows:
+        for col, v in zip(plain, vals):
+            if v is not None:
+                metric = v.metric + ("_gain" if v.gain else "")
+                out.append({"row": label, "column": col, "metric": metric, "mean": v.mean,
+                            "std": None if v.gain else v.std, "n": None if v.gain else v.n,
+                            "seeds": None if v.gain else ";".join(map(str, v.seeds))})
+    return pd.DataFrame(out, columns=CSV_COLUMNS).astype({"n": "Int64"})
+
+
+def html(table):
+    """The Markdown table as a standalone HTML page (what `snakemake --report` shows)."""
+    from html import escape
+    head = "".join(f"<th>{escape(c)}</th>" for c in [table.corner] + list(table.columns))
+    body = "".join("<tr><th>" + escape(label) + "</th>" + "".join(f"<td>{escape(fmt(v))}</td>" for v in vals)
+                   + "</tr>" for label, vals in table.rows)
+    notes = "".join(f"<p>{escape(n)}</p>" for n in [_seed_note(table)] + table.notes)
+    style = ("table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #bbb;padding:3px 6px;"
+             "text-align:right}tr>th:first-child{text-align:left}p{font:12px sans-serif;color:#444}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>"
+            f"<h3>{escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>{notes}</body></html>\n")
+
+
+def write_table(spec, out_csv, out_md, out_html=None):
+    """Build the table of `spec` and write its CSV, Markdown (and HTML) atomically; returns the Table."""
+    table = build_table(spec)
+    with atomic_path(out_csv, suffix=".csv") as tmp:
+        frame(table).to_csv(tmp, index=False)
+    with atomic_path(out_md, suffix=".md") as tmp:
+        tmp.write_text(markdown(table))
+    if out_html:
+        with atomic_path(out_html, suffix=".html") as tmp:
+            tmp.write_text(html(table))
+    return table
+
+
+def spec_inputs(spec):
+    """Every file a spec reads, for a Snakemake rule's input. KL tables also read the
+    pseudo_stats.json beside each miou.json; which runs have one is only known once the runs
+    exist, so the pipeline layout decides: every run dir except round0/ and supervised/."""
+    found = []
+
+    def walk(x):
+        if isinstance(x, str) and x.endswith(".json"):
+            found.append(x)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+    walk({k: v for k, v in spec.items() if k not in ("kind", "title", "corner", "label", "gains", "method")})
+    if spec.get("kind") == "kl" or spec.get("metric") == "kl_true_pseudo":
+        for f in list(found):
+            p = Path(f)
+            if p.name == "miou.json" and p.parent.name != "round0" and p.parent.parent.name != "supervised":
+                found.append(str(p.with_name("pseudo_stats.json")))
+    return list(dict.fromkeys(found))
+
+
+def load_spec(text):
+    """A spec given inline as JSON or as the path of a JSON file."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DarsError(f"--spec: not valid JSON ({e})") from e
+    return read_json(text)
+
+
+def cli(args):
+    table = write_table(load_spec(args.spec), args.out_csv, args.out_md, args.out_html)
+    print(f"{table.title}: {len(table.rows)} rows x {len(table.columns)} columns -> {args.out_csv}, {args.out_md}")
+
+
+def add_cli(subparsers):
+    """`paper-table --spec JSON|FILE --out-csv X --out-md Y`; dispatch with `args.handler(args)`."""
+    a = subparsers.add_parser("paper-table", help="a supplementary table (S1-S7) from a JSON spec")
+    a.add_argument("--spec", required=True, help="the spec as inline JSON or a JSON file (docs in dars/tables.py)")
+    a.add_argument("--out-csv", required=True)
+    a.add_argument("--out-md", required=True)
+    a.add_argument("--out-html", help="also an HTML rendering (for the Snakemake report)")
+    a.set_defaults(handler=cli)
+    return a

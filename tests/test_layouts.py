@@ -1,0 +1,288 @@
+"""Readers of the real dataset layouts, on tiny fixture trees written in those layouts."""
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from dars import classes
+from dars.data import layouts
+from dars.data.cityscapes import image_id
+from dars.io import DarsError, read_label, write_png
+
+H, W = 16, 24
+# Cityscapes labelId -> trainId, written out from datasets.md (not taken from dars.classes).
+CS_MAP = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
+          25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+
+
+def expect(mapping, source):
+    """Pixel-by-pixel expectation: every id not in `mapping` is ignore."""
+    return np.array([[mapping.get(int(v), 255) for v in row] for row in source], dtype=np.uint8)
+
+
+def random_image(rng, h=H, w=W):
+    return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def save_palette_png(path, ids):
+    """Ids as palette indices, the way GTA5 and VOC's SegmentationClass store them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(ids.astype(np.uint8), mode="P")
+    img.putpalette(classes.voc_palette().ravel().tolist())
+    img.save(path)
+
+
+def check_never_overwrites(name, root, pairs):
+    """A rerun writes nothing; a changed label survives a rerun; a deleted one comes back."""
+    assert layouts.prepare(name, root) == 0
+    kept, gone = root / pairs[0][1], root / pairs[-1][1]
+    write_png(kept, np.full((H, W), 3, np.uint8))
+    before = read_label(gone)
+    gone.unlink()
+    assert layouts.prepare(name, root) == 1
+    assert (read_label(kept) == 3).all()
+    assert (read_label(gone) == before).all()
+
+
+# ---- Cityscapes ------------------------------------------------------------------------------
+
+def write_cityscapes(root, rng):
+    sources = {}
+    for split, city in (("train", "aachen"), ("val", "frankfurt")):
+        for i in range(2):
+            stem = f"{city}_{i:06d}_000019"
+            ids = rng.integers(0, 34, size=(H, W)).astype(np.uint8)
+            ids[0, :3] = (26, 0, 7)
+            write_png(root / f"leftImg8bit/{split}/{city}/{stem}_leftImg8bit.png", random_image(rng), rgb=True)
+            write_png(root / f"gtFine/{split}/{city}/{stem}_gtFine_labelIds.png", ids)
+            sources[f"gtFine/{split}/{city}/{stem}_gtFine_labelTrainIds.png"] = ids
+    return sources
+
+
+def test_cityscapes_through_registry(tmp_path):
+    root = tmp_path / "cs"
+    sources = write_cityscapes(root, np.random.default_rng(0))
+    with pytest.raises(DarsError, match="prepare-cityscapes"):
+        layouts.find_pairs("cityscapes", root, "train")
+    assert layouts.prepare("cityscapes", root) == 4
+    pairs = layouts.find_pairs("cityscapes", root, "train")
+    assert [image_id(i) for i, _ in pairs] == ["aachen_000000_000019", "aachen_000001_000019"]
+    for _, lab in pairs + layouts.find_pairs("cityscapes", root, "val"):
+        got = read_label(root / lab)
+        assert (got == expect(CS_MAP, sources[lab])).all()
+        assert tuple(got[0, :3]) == (13, 255, 0)
+    layouts.check_labels("cityscapes", root, pairs)
+    check_never_overwrites("cityscapes", root, pairs)
+
+
+# ---- GTA5 ------------------------------------------------------------------------------------
+
+def write_gta5(root, rng, n=3):
+    sources = {}
+    for i in range(1, n + 1):
+        ids = rng.integers(0, 34, size=(H, W)).astype(np.uint8)
+        ids[0, :2] = (26, 0)
+        write_png(root / f"images/{i:05d}.png", random_image(rng), rgb=True)
+        save_palette_png(root / f"labels/{i:05d}.png", ids)
+        sources[f"labels_trainIds/{i:05d}.png"] = ids
+    return sources
+
+
+def test_gta5_prepare_and_pairs(tmp_path):
+    root = tmp_path / "gta5"
+    sources = write_gta5(root, np.random.default_rng(1))
+    assert cv2.imread(str(root / "labels/00001.png"), cv2.IMREAD_UNCHANGED).ndim == 3  # really palette
+    with pytest.raises(DarsError, match="python -m dars prepare gta5"):
+        layouts.find_pairs("gta5", root, "train")
+    assert layouts.prepare("gta5", root) == 3
+    pairs = layouts.find_pairs("gta5", root, "train")
+    assert pairs == [(f"images/{i:05d}.png", f"labels_trainIds/{i:05d}.png") for i in (1, 2, 3)]
+    assert [image_id(i) for i, _ in pairs] == ["00001", "00002", "00003"]
+    for _, lab in pairs:
+        got = read_label(root / lab)
+        assert (got == expect(CS_MAP, sources[lab])).all() and tuple(got[0, :2]) == (13, 255)
+    assert layouts.class_set("gta5").names == classes.CLASS_NAMES
+    check_never_overwrites("gta5", root, pairs)
+
+
+def test_gta5_splits_and_errors(tmp_path):
+    root = tmp_path / "gta5"
+    write_gta5(root, np.random.default_rng(2))
+    layouts.prepare("gta5", root)
+    with pytest.raises(DarsError, match="source domain"):
+        layouts.find_pairs("gta5", root, "val")
+    (root / "val.txt").write_text("00002\nimages/00003.png\n")
+    assert [i for i, _ in layouts.find_pairs("gta5", root, "val")] == ["images/00002.png", "images/00003.png"]
+
+    # A label of the wrong size and a missing label: both named, the good frame still written.
+    write_png(root / "images/00004.png", random_image(np.random.default_rng(3)), rgb=True)
+    save_palette_png(root / "labels/00004.png", np.zeros((H + 2, W), np.uint8))
+    write_png(root / "images/00005.png", random_image(np.random.default_rng(4)), rgb=True)
+    write_png(root / "images/00006.png", random_image(np.random.default_rng(5)), rgb=True)
+    save_palette_png(root / "labels/00006.png", np.full((H, W), 24, np.uint8))
+    with pytest.raises(DarsError, match=r"(?s)00004\.png: label is 24x18 but images/00004\.png is 24x16"
+                                        r".*00005\.png: label missing"):
+        layouts.prepare("gta5", root)
+    assert (read_label(root / "labels_trainIds/00006.png") == 11).all()
+    with pytest.raises(DarsError, match="00005.png: ground truth missing"):
+        layouts.find_pairs("gta5", root, "train")
+    # Listing the usable frames in train.txt is the way out.
+    (root / "train.txt").write_text("00001\n00002\n00006\n")
+    assert layouts.prepare("gta5", root) == 0
+    assert len(layouts.find_pairs("gta5", root, "train")) == 3
+
+
+# ---- ScanNet ---------------------------------------------------------------------------------
+
+TSV_ROWS = [  # raw id, nyu40id ("" = no NYU40 class)
+    (1, "1"), (2, "5"), (3, "39"), (40, "13"), (7, ""), (1000, "36"), (5, "24"),
+]
+# raw -> nyu40 -> train id, by hand: wall 0, chair 4, other furniture 19, NYU40 13 (pillow) is
+# not a benchmark class, 7 has no NYU40 class, bathtub 18, refrigerator 14; 0 and 77 are unknown.
+SCANNET_MAP = {1: 0, 2: 4, 3: 19, 1000: 18, 5: 14}
+RAW_IDS = np.array([0, 1, 2, 3, 40, 7, 1000, 5, 77], dtype=np.uint16)
+SCENES = {"train": ["scene0000_00", "scene0002_01"], "val": ["scene0001_00"]}
+
+
+def write_tsv(path, rows=TSV_ROWS, header=("id", "raw_category", "category", "count", "nyu40id", "nyu40class")):
+    lines = ["\t".join(header)] + [f"{raw}\tthing{raw}\tthing\t5\t{nyu}\tx" for raw, nyu in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_scannet(root, rng):
+    sources = {}
+    root.mkdir(parents=True)
+    for split, scenes in SCENES.items():
+        (root / f"scannetv2_{split}.txt").write_text("".join(s + "\n" for s in scenes))
+        for k, scene in enumerate(scenes):
+            big = k == 0  # the first scene of each split has colour frames are larger than its labels
+            for frame in ("000000", "000100"):
+                raw = RAW_IDS[rng.integers(0, RAW_IDS.size, size=(H, W))]
+                raw[0, :3] = (77, 40, 1000)
+                d = root / "scannet_frames_25k" / scene
+                d.joinpath("color").mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(d / f"color/{frame}.jpg"), random_image(rng, *((2 * H, 2 * W) if big else (H, W))))
+                d.joinpath("label").mkdir(exist_ok=True)
+                cv2.imwrite(str(d / f"label/{frame}.png"), raw)
+                sources[f"scannet_frames_25k/{scene}/label20/{frame}.png"] = raw
+    write_tsv(root / "scannetv2-labels.combined.tsv")
+    return sources
+
+
+def test_scannet_prepare_and_pairs(tmp_path):
+    root = tmp_path / "scannet"
+    sources = write_scannet(root, np.random.default_rng(6))
+    assert cv2.imread(str(root / "scannet_frames_25k/scene0000_00/label/000000.png"),
+                      cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    with pytest.raises(DarsError, match="python -m dars prepare scannet"):
+        layouts.find_pairs("scannet", root, "train")
+    assert layouts.prepare("scannet", root) == 6
+    train = layouts.find_pairs("scannet", root, "train")
+    val = layouts.find_pairs("scannet", root, "val")
+    assert len(train) == 4 and len(val) == 2
+    for img, lab in train + val:
+        got = read_label(root / lab)
+        assert (got == expect(SCANNET_MAP, sources[lab])).all()
+        assert tuple(got[0, :3]) == (255, 255, 18)
+        image = cv2.imread(str(root / img))
+        assert image.shape[:2] == got.shape  # the pipeline needs equal sizes
+        assert ("color_resized" in img) != img.startswith("scannet_frames_25k/scene0002_01/")
+    ids = [image_id(i) for i, _ in train + val]
+    assert len(set(ids)) == 6 and "scene0000_00_000100" in ids
+    layouts.check_labels("scannet", root, train)
+    assert layouts.class_set("scannet").num_classes == 20
+    check_never_overwrites("scannet", root, train)
+
+
+def test_scannet_errors(tmp_path):
+    root = tmp_path / "scannet"
+    write_scannet(root, np.random.default_rng(7))
+    tsv = root / "scannetv2-labels.combined.tsv"
+    tsv.unlink()
+    with pytest.raises(DarsError, match="scannetv2-labels.combined.tsv: ScanNet label table missing"):
+        layouts.prepare("scannet", root)
+    write_tsv(tsv, header=("id", "raw_category", "category", "count", "nyu40", "nyu40class"))
+    with pytest.raises(DarsError, match="no column nyu40id"):
+        layouts.prepare("scannet", root)
+    assert not list(root.glob("scannet_frames_25k/*/label20"))
+    (root / "scannetv2_val.txt").unlink()
+    with pytest.raises(DarsError, match="scannetv2_val.txt: ScanNet scene list"):
+        layouts.find_pairs("scannet", root, "val")
+
+
+# ---- VOC -------------------------------------------------------------------------------------
+
+VOC_IDS = ["2007_000032", "2007_000039", "2008_000002"]
+
+
+def write_voc(root, rng, train_list="train_aug.txt"):
+    labels = {}
+    for iid in VOC_IDS:
+        lab = rng.integers(0, 21, size=(H, W)).astype(np.uint8)
+        lab[0, :2] = (255, 20)  # boundary pixels stay ignore
+        (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / f"JPEGImages/{iid}.jpg"), random_image(rng))
+        write_png(root / f"SegmentationClassAug/{iid}.png", lab)
+        labels[f"SegmentationClassAug/{iid}.png"] = lab
+    lists = root / "ImageSets/Segmentation"
+    lists.mkdir(parents=True)
+    (lists / train_list).write_text(f"/JPEGImages/{VOC_IDS[0]}.jpg /SegmentationClassAug/{VOC_IDS[0]}.png\n"
+                                    f"{VOC_IDS[1]}\n")
+    (lists / "val.txt").write_text(f"{VOC_IDS[2]}\n")
+    return labels
+
+
+@pytest.mark.parametrize("train_list", ["train_aug.txt", "train.txt"])
+def test_voc_pairs(tmp_path, train_list):
+    root = tmp_path / "VOC2012"
+    labels = write_voc(root, np.random.default_rng(8), train_list)
+    assert layouts.prepare("voc", root) == 0
+    train = layouts.find_pairs("voc", root, "train")
+    assert train == [(f"JPEGImages/{i}.jpg", f"SegmentationClassAug/{i}.png") for i in VOC_IDS[:2]]
+    assert [image_id(i) for i, _ in train] == VOC_IDS[:2]
+    for _, lab in train + layouts.find_pairs("voc", root, "val"):
+        got = read_label(root / lab)
+        assert (got == labels[lab]).all() and tuple(got[0, :2]) == (255, 20)
+    assert layouts.class_set("voc").num_classes == 21
+    assert tuple(layouts.class_set("voc").palette[15]) == (192, 128, 128)  # person
+
+
+def test_voc_rejects_colour_and_out_of_range_labels(tmp_path):
+    root = tmp_path / "VOC2012"
+    write_voc(root, np.random.default_rng(9))
+    save_palette_png(root / f"SegmentationClassAug/{VOC_IDS[0]}.png", np.ones((H, W), np.uint8))
+    with pytest.raises(DarsError, match=f"{VOC_IDS[0]}.png: a colour/palette label.*SegmentationClassAug"):
+        layouts.find_pairs("voc", root, "train")
+    write_png(root / f"SegmentationClassAug/{VOC_IDS[0]}.png", np.full((H, W), 30, np.uint8))
+    with pytest.raises(DarsError, match=r"2007_000032.png: holds ids \[30\] outside the 21 train ids"):
+        layouts.find_pairs("voc", root, "train")
+    (root / "SegmentationClassAug").rename(root / "SegmentationClass")
+    with pytest.raises(DarsError, match="use the SegmentationClassAug index PNGs"):
+        layouts.find_pairs("voc", root, "train")
+
+
+# ---- Registry, class sets, roots -------------------------------------------------------------
+
+@pytest.mark.parametrize("name, folder", [("cityscapes", "leftImg8bit"), ("gta5", "images/"),
+                                          ("scannet", "scannet_frames_25k"), ("voc", "JPEGImages")])
+def test_missing_and_wrong_roots(tmp_path, name, folder):
+    with pytest.raises(DarsError, match=f"nope: {name} dataset root does not exist.*{folder}"):
+        layouts.find_pairs(name, tmp_path / "nope", "train")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DarsError, match=f"empty: .*{folder}"):
+        layouts.prepare(name, tmp_path / "empty")
+
+
+def test_unknown_layout_and_class_sets(tmp_path):
+    for call in (lambda: layouts.find_pairs("kitti", tmp_path, "train"), lambda: layouts.prepare("kitti", tmp_path),
+                 lambda: layouts.class_set("kitti"), lambda: classes.class_set("kitti")):
+        with pytest.raises(DarsError, match="unknown dataset layout 'kitti'; known layouts: cityscapes, gta5"):
+            call()
+    assert set(layouts.LAYOUTS) == set(classes.CLASS_SETS)
+    for name, size in (("cityscapes", 19), ("gta5", 19), ("scannet", 20), ("voc", 21)):
+        cs = classes.class_set(name)
+        assert cs.num_classes == size and cs.palette.shape == (size, 3) and len(set(cs.names)) == size
+    assert classes.class_set("cityscapes").names == classes.CLASS_NAMES and classes.NUM_CLASSES == 19
+    assert (classes.class_set("cityscapes").colorize(np.array([[0, 255]], np.uint8))
+            == [[classes.PALETTE[0], (0, 0, 0)]]).all()
+    assert classes.SCANNET_NYU40_IDS[classes.SCANNET_CLASS_NAMES.index("toilet")] == 33
