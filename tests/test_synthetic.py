@@ -1,4 +1,4 @@
-"""The embedded synthetic dataset: Cityscapes layout, consistent labels, determinism, long-tailed shares."""
+"""The embedded synthetic datasets: city (Cityscapes layout, long-tailed shares) and game (GTA5 layout, shifted)."""
 import hashlib
 import json
 import re
@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dars.classes import CITYSCAPES_PIXEL_SHARE, CLASS_NAMES, LABELID_TO_TRAINID, NUM_CLASSES, TRAINID_TO_LABELID
+from dars.classes import (CITYSCAPES_PIXEL_SHARE, CLASS_NAMES, LABELID_TO_TRAINID, NUM_CLASSES, TRAINID_TO_LABELID,
+                          train_ids_to_label_ids)
 from dars.data import synthetic
 from dars.data.synthetic import TRAIN_CITIES, VAL_CITIES, generate, rare_plan, render
 from dars.io import DarsError
@@ -22,6 +23,16 @@ IMAGE_RE = re.compile(r"(?P<city>[a-z]+)_(?P<seq>\d{6})_000019_leftImg8bit\.png"
 def _tree_digest(root):
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def _content_digest(root):
+    """One hash of a tree's file names, decoded PNG pixels and other files' bytes (independent of the PNG coder)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(root).rglob("*")):
+        if p.is_file():
+            data = cv2.imread(str(p), cv2.IMREAD_UNCHANGED).tobytes() if p.suffix == ".png" else p.read_bytes()
+            h.update(str(p.relative_to(root)).encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +221,133 @@ def test_failure_leaves_no_partial_tree(tmp_path, monkeypatch):
         generate(root, seed=1, num_train=4, num_val=2, height=32, width=64)
     assert _tree_digest(root) == before  # the old complete tree is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+# --- The city domain is frozen ------------------------------------------------------------------------------------
+
+# Recorded from the generator before the game domain existed: existing datasets and results depend on the city
+# output staying identical for the same arguments.
+CITY_TINY = dict(seed=5, num_train=4, num_val=2, height=32, width=64)
+CITY_TINY_DIGEST = "205e71ede350e3ee75c5267f043f87101245287519652fceca95430ec604123a"
+
+
+def test_city_output_unchanged(tmp_path):
+    generate(tmp_path / "data", **CITY_TINY)
+    assert _content_digest(tmp_path / "data") == CITY_TINY_DIGEST
+    generate(tmp_path / "explicit", **CITY_TINY, domain="city")
+    assert _tree_digest(tmp_path / "explicit") == _tree_digest(tmp_path / "data")
+
+
+# --- The game domain: GTA5 layout, a shifted appearance and class shares ------------------------------------------
+
+GAME_SMALL = dict(num_train=24, num_val=0, height=64, width=128)
+GAME_NAME_RE = re.compile(r"\d{5}\.png")
+VALID_LABEL_IDS = {0} | set(TRAINID_TO_LABELID.tolist())  # void is written as 0 (unlabeled)
+
+
+@pytest.fixture(scope="module")
+def game(tmp_path_factory):
+    root = tmp_path_factory.mktemp("game") / "data"
+    return root, generate(root, seed=3, domain="game", **GAME_SMALL)
+
+
+def _class_stats(images_and_labels):
+    """Train-id pixel shares (19), per-class mean RGB (19 x 3) and presence over (RGB, labelIds) pairs."""
+    counts, colour = np.zeros(256), np.zeros((256, 3))
+    for img, label_ids in images_and_labels:
+        t = LABELID_TO_TRAINID[label_ids].ravel()
+        counts += np.bincount(t, minlength=256)
+        for c in range(3):
+            colour[:, c] += np.bincount(t, weights=img[..., c].ravel(), minlength=256)
+    n = counts[:NUM_CLASSES]
+    return n / n.sum(), colour[:NUM_CLASSES] / np.maximum(n, 1)[:, None], n > 0
+
+
+def _game_files(root):
+    for path in sorted((root / "images").iterdir()):
+        img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        yield img, cv2.imread(str(root / "labels" / path.name), cv2.IMREAD_UNCHANGED)
+
+
+def test_game_gta5_layout(game):
+    root, stats = game
+    assert sorted(p.name for p in root.iterdir()) == ["images", "labels", "stats.json"]  # no val split
+    names = [f"{i:05d}.png" for i in range(1, GAME_SMALL["num_train"] + 1)]
+    assert sorted(p.name for p in (root / "images").iterdir()) == names
+    assert sorted(p.name for p in (root / "labels").iterdir()) == names
+    assert all(GAME_NAME_RE.fullmatch(n) for n in names)
+    for img, label in _game_files(root):
+        assert img.shape == (GAME_SMALL["height"], GAME_SMALL["width"], 3) and img.dtype == np.uint8
+        assert label.shape == img.shape[:2] and label.dtype == np.uint8
+        ids = set(np.unique(label).tolist())
+        assert ids <= VALID_LABEL_IDS, ids  # Cityscapes labelIds: each maps to a train id, or 0 to ignore
+        assert (LABELID_TO_TRAINID[label][label != 0] < NUM_CLASSES).all()
+    assert stats["domain"] == "game" and stats["layout"] == "gta5" and stats["num_images"] == 24
+    assert stats["missing_classes"] == []
+
+
+def test_game_deterministic_and_matches_render(game, tmp_path):
+    root, stats = game
+    assert generate(tmp_path / "again", seed=3, domain="game", **GAME_SMALL) == stats
+    assert _tree_digest(tmp_path / "again") == _tree_digest(root)
+    generate(tmp_path / "other", seed=4, domain="game", **GAME_SMALL)
+    assert _tree_digest(tmp_path / "other") != _tree_digest(root)
+    i = 6
+    img, lab = render(3, 0, i, 64, 128, rare_plan(3, 0, 24, "game")[i], "game")
+    saved = cv2.imread(str(root / "images" / f"{i + 1:05d}.png"))
+    np.testing.assert_array_equal(cv2.cvtColor(saved, cv2.COLOR_BGR2RGB), img)
+    np.testing.assert_array_equal(cv2.imread(str(root / "labels" / f"{i + 1:05d}.png"), cv2.IMREAD_UNCHANGED),
+                                  train_ids_to_label_ids(LABELID_TO_TRAINID[lab]))
+    # its own random stream: the same seed does not give the city scene in other colours
+    city_lab = render(3, 0, i, 64, 128, rare_plan(3, 0, 24)[i])[1]
+    assert (LABELID_TO_TRAINID[city_lab] == LABELID_TO_TRAINID[lab]).mean() < 0.8
+
+
+def test_game_stats_match_files(game):
+    root, stats = game
+    assert json.loads((root / "stats.json").read_text()) == stats
+    share, colour, present = _class_stats(_game_files(root))
+    np.testing.assert_allclose(stats["train_share"], share, atol=1e-6)
+    np.testing.assert_allclose(stats["ratio_to_cityscapes"], share / CITYSCAPES_PIXEL_SHARE, rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(stats["mean_colour_rgb"])[present], colour[present], atol=0.01)
+    assert stats["class_names"] == list(CLASS_NAMES)
+
+
+def test_game_differs_from_city(game):
+    """The domain shift: per-class appearance and class shares, against a city set of the same size and seed."""
+    root, _ = game
+    g_share, g_colour, g_present = _class_stats(_game_files(root))
+    city = (render(3, 0, i, 64, 128, rare) for i, rare in enumerate(rare_plan(3, 0, GAME_SMALL["num_train"])))
+    c_share, c_colour, c_present = _class_stats(city)
+    assert (g_present & c_present).all()  # the same 19 classes in both
+    dist = dict(zip(CLASS_NAMES, np.linalg.norm(g_colour - c_colour, axis=1)))
+    assert np.median(list(dist.values())) > 40, dist  # mean RGB distance; about 60 at this size
+    assert sum(d > 20 for d in dist.values()) >= 14, dist
+    for name in ("road", "sidewalk", "building", "vegetation", "terrain", "sky", "car"):
+        assert dist[name] > 25, (name, dist[name])
+    ratio = dict(zip(CLASS_NAMES, g_share / c_share))
+    for name, low in (("sky", 1.5), ("car", 1.15)):  # more sky and vehicles ...
+        assert ratio[name] > low, (name, ratio[name])
+    for name, high in (("sidewalk", 0.6), ("pole", 0.7), ("traffic sign", 0.6), ("person", 0.5),
+                       ("vegetation", 0.8), ("bicycle", 0.5)):  # ... fewer poles, signs, people, trees
+        assert ratio[name] < high, (name, ratio[name])
+    assert np.abs(g_share - c_share).sum() > 0.2
+    # warmer light: red over blue of the whole image
+    g_rgb = np.average(g_colour, axis=0, weights=g_share)
+    c_rgb = np.average(c_colour, axis=0, weights=c_share)
+    assert g_rgb[0] - g_rgb[2] > c_rgb[0] - c_rgb[2] + 10, (g_rgb, c_rgb)
+
+
+def test_game_rare_plan():
+    plan = rare_plan(0, 0, 40, "game")
+    count = {label: sum(label in p for p in plan) for label in (27, 28, 31, 32)}
+    assert count == {27: 12, 28: 12, 31: 2, 32: 8}  # truck 0.3, bus 0.3, train 0.05, motorcycle 0.2 of 40
+    assert plan != rare_plan(0, 0, 40)
+
+
+def test_domain_arguments(tmp_path):
+    with pytest.raises(DarsError, match="domain"):
+        generate(tmp_path / "data", domain="gta", **SMALL)
+    with pytest.raises(DarsError, match="num_val"):  # the city domain needs a val split, the game domain not
+        generate(tmp_path / "data", **{**SMALL, "num_val": 0})
+    assert not (tmp_path / "data").exists()

@@ -1,4 +1,5 @@
-# The embedded synthetic dataset, generated from a seed in Cityscapes layout.
+# The embedded synthetic datasets, generated from a seed: domain city in Cityscapes layout,
+# domain game (the GTA5 stand-in) in GTA5 layout.
 rule synthesize:
     output:
         directory("results/{dataset}/data"),
