@@ -13,6 +13,14 @@ def _json(text):
         raise argparse.ArgumentTypeError(f"not JSON: {e}")
 
 
+PREDICT_HELP = ('{"resize": [H, W], "flip": true, "mode": "whole"|"slide", "window": [H, W] or null '
+                '(= training crop), "batch_windows": 8, "amp": "auto"|"bf16"|"off", "channels_last": "auto"|true|false}')
+
+
+def _predict_options(settings):
+    return {k: settings[k] for k in ("mode", "window", "batch_windows", "amp", "channels_last") if k in settings}
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m dars", description=__doc__)
     sub = p.add_subparsers(dest="stage", required=True)
@@ -75,7 +83,7 @@ def build_parser():
     a.add_argument("--list", required=True)
     a.add_argument("--num-shards", type=int, required=True)
     a.add_argument("--shard", type=int, required=True)
-    a.add_argument("--settings", type=_json, default={}, help='{"resize": [H, W], "flip": true}')
+    a.add_argument("--settings", type=_json, default={}, help=PREDICT_HELP)
     a.add_argument("--threads", type=int)
     a.add_argument("--out", required=True)
 
@@ -109,9 +117,10 @@ def build_parser():
     a = sub.add_parser("evaluate", help="mIoU of a checkpoint on the val images")
     a.add_argument("--ckpt", required=True)
     a.add_argument("--root", required=True)
-    a.add_argument("--settings", type=_json, default={}, help='{"resize": [H, W], "flip": true}')
+    a.add_argument("--settings", type=_json, default={}, help=PREDICT_HELP)
     a.add_argument("--run", type=_json, default={}, help="run identity recorded in the output (JSON)")
     a.add_argument("--split-json")
+    a.add_argument("--layout", default="cityscapes", help="dataset layout of --root (val images)")
     a.add_argument("--threads", type=int)
     a.add_argument("--out", required=True)
 
@@ -166,7 +175,8 @@ def run(args):
     elif stage == "infer":
         from .infer import infer_stage
         infer_stage(args.ckpt, args.root, args.list, args.out, args.num_shards, args.shard,
-                    args.settings.get("resize"), args.settings.get("flip", True), args.threads)
+                    args.settings.get("resize"), args.settings.get("flip", True), args.threads,
+                    **_predict_options(args.settings))
     elif stage == "pseudo-stats":
         from .pseudo import stats_stage
         stats_stage(args.shard, args.out)
@@ -182,7 +192,8 @@ def run(args):
     elif stage == "evaluate":
         from .evaluate import evaluate_stage
         r = evaluate_stage(args.ckpt, args.root, args.out, args.settings.get("resize"),
-                           args.settings.get("flip", True), args.threads, args.run, args.split_json)
+                           args.settings.get("flip", True), args.threads, args.run, args.split_json,
+                           layout=args.layout, **_predict_options(args.settings))
         print(f"mIoU {r['miou']:.4f}  mAcc {r['macc']:.4f}  allAcc {r['allacc']:.4f}")
     elif stage == "aggregate":
         from .report import aggregate_seeds

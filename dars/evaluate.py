@@ -2,26 +2,37 @@
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-from .classes import CLASS_NAMES
-from .data.cityscapes import find_pairs
-from .infer import load_model, pick_device, predict_probs
+from . import slide
+from .data.layouts import class_set, find_pairs
+from .infer import load_model, pick_device, predict_probs, prepare_device, resolve_window
 from .io import read_image, read_json, read_label, write_json
 from .metrics import ConfusionMatrix
 
 
-def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, run=None, split_json=None):
+def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, run=None, split_json=None,
+                   mode="whole", window=None, batch_windows=8, amp="auto", channels_last="auto", layout="cityscapes"):
     """Write miou.json for `ckpt` on `root`'s val images. `run` holds the run's identity
-    (dataset, split, method, seed, round, alpha, scale range), recorded with the numbers."""
-    if threads:
-        torch.set_num_threads(threads)
+    (dataset, split, method, seed, round, alpha, scale range), recorded with the numbers.
+    mode/window/batch_windows/amp/channels_last: see dars.slide.predict_probs (window None in
+    slide mode = the checkpoint's training crop, the paper's protocol)."""
     device = pick_device()
+    prepare_device(device, threads)
     model, meta = load_model(ckpt, device)
+    window = resolve_window(mode, window, meta)
+    options = dict(mode=mode, window=window, batch_windows=batch_windows, amp=amp, channels_last=channels_last)
     cm = ConfusionMatrix(meta["num_classes"])
-    pairs = find_pairs(root, "val")
+    pairs = find_pairs(layout, root, "val")
+    native = set()
     for image_rel, label_rel in pairs:
-        probs = predict_probs(model, read_image(Path(root) / image_rel), resize, flip, device)
-        cm.update(torch.from_numpy(read_label(Path(root) / label_rel)), probs.argmax(0))
+        image = read_image(Path(root) / image_rel)
+        native.add(image.shape[:2])
+        probs = predict_probs(model, image, resize, flip, device, **options)
+        label = read_label(Path(root) / label_rel)
+        if probs.shape[-2:] != label.shape:  # probabilities go to the label's resolution (§4)
+            probs = F.interpolate(probs[None], size=label.shape, mode="bilinear", align_corners=False)[0]
+        cm.update(torch.from_numpy(label), probs.argmax(0))
     cm.reduce_from_all_processes()
     scores = cm.compute()
     split_info = read_json(split_json) if split_json else {}
@@ -29,10 +40,13 @@ def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, r
     result.update({
         "split_source": split_info.get("source"),
         "split_source_file": split_info.get("source_file"),
-        "protocol": f"whole image at {resize[0]}x{resize[1]}" if resize else "whole image",
-        "flip": flip,
+        "protocol": slide.describe(mode, resize, window, flip=flip, native=native),
+        "flip": flip, "mode": mode, "window": list(window) if window else None,
+        "stride": list(slide.default_stride(window)) if window else None,
+        "resize": list(resize) if resize else None,
+        "precision": slide.precision(device, amp, channels_last, mode),
         "checkpoint": str(ckpt), "epochs": meta.get("epochs"), "iteration": meta.get("iteration"),
-        "num_images": len(pairs), "class_names": list(CLASS_NAMES)[: meta["num_classes"]],
+        "num_images": len(pairs), "class_names": list(class_set(layout).names)[: meta["num_classes"]],
         "iou": [None if v != v else v for v in scores["iou"]],
         "acc": [None if v != v else v for v in scores["acc"]],
         "miou": scores["miou"], "macc": scores["macc"], "allacc": scores["allacc"],

@@ -1,13 +1,13 @@
-"""Teacher inference: class probabilities per image (whole image, optional flip), written to shards."""
+"""Teacher inference: class probabilities per image (whole image or sliding window, optional flip;
+dars.slide), written to shards."""
 import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from . import slide
 from .data.cityscapes import image_id, read_list
-from .data.transforms import resize_pair, to_tensors
 from .gpu import claim_device
 from .io import DarsError, read_image
 from .models import build_model
@@ -33,27 +33,13 @@ def load_model(ckpt_path, device):
     return model, meta
 
 
-@torch.no_grad()
-def predict_probs(model, image_rgb, resize=None, flip=True, device="cpu"):
-    """Softmax probabilities (C x H x W, float32) at the image's own resolution.
-
-    The model sees the image resized to `resize`; its logits are resized back to the image
-    size before the softmax (so shards equal what full-resolution logits would give), and
-    with `flip` the probabilities are averaged with those of the mirrored image."""
-    h, w = image_rgb.shape[:2]
-    image, _ = resize_pair(image_rgb, None, resize)
-    x = to_tensors(image)[None].to(device)
-
-    def probs_of(batch):
-        logits = model(batch)["out"].float()
-        if logits.shape[-2:] != (h, w):
-            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
-        return F.softmax(logits, dim=1)
-
-    probs = probs_of(x)
-    if flip:
-        probs = (probs + probs_of(x.flip(-1)).flip(-1)) / 2
-    return probs[0]
+def predict_probs(model, image_rgb, resize=None, flip=True, device="cpu", **options):
+    """Softmax probabilities (C x H x W, float32) at the image's own resolution: whole image by
+    default (the model sees it resized to `resize`, logits resized back before the softmax),
+    or a sliding window with `mode="slide", window=...`. `options` are dars.slide.predict_probs's
+    (mode, window, stride, batch_windows, amp, channels_last); the positional signature is
+    the one this function always had."""
+    return slide.predict_probs(model, image_rgb, resize=resize, flip=flip, device=device, **options)
 
 
 def shard_slice(num_items, num_shards, shard):
@@ -75,17 +61,43 @@ def sample_pixels(image_id, num_pixels, k=PROB_SAMPLES):
     return np.sort(rng.choice(num_pixels, size=k, replace=False))
 
 
-def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, resize=None, flip=True, threads=None):
-    """Run the teacher on shard `shard` of the images in `list_file` and write one shard directory."""
+def resolve_window(mode, window, meta):
+    """Slide mode's window: the configured one, else the checkpoint's training crop (the
+    paper's protocol); None in whole mode."""
+    if mode != "slide":
+        return None
+    if window is None:
+        window = (meta.get("settings") or {}).get("crop")
+        if window is None:
+            raise DarsError("slide inference needs a window: set evaluate.window, or use a checkpoint "
+                            "that records its training crop")
+    return slide.as_size(window, "evaluate.window")
+
+
+def prepare_device(device, threads):
     if threads:
         torch.set_num_threads(threads)
+    if device.type == "cuda":
+        # Every window (and, per dataset, every image) has one shape: let cuDNN pick its fastest
+        # convolutions once. Inference only, so its non-determinism cannot reach training.
+        torch.backends.cudnn.benchmark = True
+
+
+def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, resize=None, flip=True, threads=None,
+                mode="whole", window=None, batch_windows=8, amp="auto", channels_last="auto"):
+    """Run the teacher on shard `shard` of the images in `list_file` and write one shard directory.
+    mode/window/batch_windows/amp/channels_last: see dars.slide.predict_probs (window None in
+    slide mode = the checkpoint's training crop)."""
     device = pick_device()
+    prepare_device(device, threads)
     model, meta = load_model(ckpt, device)
+    window = resolve_window(mode, window, meta)
+    options = dict(mode=mode, window=window, batch_windows=batch_windows, amp=amp, channels_last=channels_last)
     pairs = read_list(list_file, root)
     with ShardWriter(out_dir, meta["num_classes"]) as writer:
         for i in shard_slice(len(pairs), num_shards, shard):
             image_rel, label_rel = pairs[i]
-            probs = predict_probs(model, read_image(Path(root) / image_rel), resize, flip, device)
+            probs = predict_probs(model, read_image(Path(root) / image_rel), resize, flip, device, **options)
             conf, pred = probs.max(0)
             iid = image_id(image_rel)
             picks = torch.from_numpy(sample_pixels(iid, conf.numel())).to(probs.device)

@@ -98,7 +98,9 @@ def train_settings(wildcards):
 
 def predict_settings(wildcards):
     ds = config["datasets"][wildcards.dataset]
-    return json.dumps({"resize": ds.get("resize"), "flip": config["evaluate"]["flip"]})
+    ev = dict(config["evaluate"], **ds.get("evaluate", {}))
+    return json.dumps({"resize": ds.get("resize"), "flip": ev["flip"], "mode": ev["mode"], "window": ev["window"],
+                       "batch_windows": ev["batch_windows"], "amp": ev["amp"], "channels_last": ev["channels_last"]})
 
 
 def run_identity(wildcards):

@@ -10,10 +10,11 @@ rule evaluate:
         root=dataset_root,
         settings=predict_settings,
         run=run_identity,
+        layout=layout,
     log:
         f"{LOGS}/{{stage}}/evaluate.log",
     benchmark:
         f"{BENCHMARKS}/{{stage}}/evaluate.tsv"
     shell:
         "python -m dars evaluate --ckpt {input.model} --root {params.root} --settings {params.settings:q} "
-        "--run {params.run:q} --split-json {input.split} --threads {threads} --out {output} > {log} 2>&1"
+        "--layout {params.layout} --run {params.run:q} --split-json {input.split} --threads {threads} --out {output} > {log} 2>&1"

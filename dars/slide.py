@@ -1,0 +1,242 @@
+"""Single-scale inference: whole image or sliding window, with horizontal-flip averaging.
+
+The paper's evaluation protocol (method.md §4): window = training crop, stride =
+ceil(2/3 window) per axis, the last window aligned to the far edge, softmax probabilities
+averaged over the flip and over overlapping windows, then resized to the label resolution.
+
+Why probabilities, not logits, are averaged over windows: method.md §4 averages the flip
+in softmax space and the authors' evaluation does the same over windows. A window's
+softmax is a distribution, so the mean stays one (a mixture); logits of separate windows
+have no common scale (a window that sees more context is not more "right" because its
+logits are larger), and the shards' confidences are meant to be probabilities.
+
+Why images smaller than the window are padded with zeros, centred: zero after ImageNet
+normalisation is the mean colour, which is what training padded crops and rotation borders
+with, so the network has seen it as "no content"; reflecting or replicating would invent
+image structure. Centring keeps the flipped window's padding where the unflipped one has
+it, so flip averaging stays an exact mirror average (bottom/right padding would not).
+
+On CUDA ("auto") the network runs under bf16 autocast, and in slide mode with channels_last
+tensors; softmax, averaging and resizing are always float32. Several windows and their
+mirror images share one forward (up to 2 x batch_windows images). channels_last is off for
+whole images under "auto" because PSPNet's pyramid pooling (AdaptiveAvgPool2d) is slow in
+that layout on large maps: on an H200, PSPNet-50 bf16 at 1024x2048 ran 15 images/s with it
+and 35 without (43 of 67 ms in the pooling), whereas 713-px windows ran 18.4 with and 15.4
+without (bench/infer_bench.py)."""
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data.transforms import MEAN, STD, resize_pair, to_tensors
+from .io import DarsError
+
+MODES = ("whole", "slide")
+AMP = ("auto", "bf16", "off")
+
+
+def as_size(value, what):
+    """(h, w) of positive ints from an int or a pair; DarsError naming `what` otherwise."""
+    pair = (value, value) if isinstance(value, int) else tuple(value) if value is not None else ()
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise DarsError(f"{what} must be a positive integer or [height, width] of positive integers, got {value!r}")
+    return pair
+
+
+def default_stride(window):
+    """ceil(2/3 x window) per axis (method.md §4): 361 -> 241, 713 -> 476."""
+    return tuple(-(-2 * s // 3) for s in window)
+
+
+def window_starts(size, window, stride):
+    """Start offsets of the windows along one axis of length `size` (>= window after padding):
+    every `stride`, the last one moved back so the window ends exactly at the far edge."""
+    if size <= window:
+        return [0]
+    count = math.ceil((size - window) / stride) + 1
+    return [min(i * stride, size - window) for i in range(count)]
+
+
+def window_grid(height, width, window, stride):
+    """(y, x) top-left corners of every window over a height x width (padded) image."""
+    return [(y, x) for y in window_starts(height, window[0], stride[0])
+            for x in window_starts(width, window[1], stride[1])]
+
+
+def resolve_amp(amp, device):
+    """Autocast dtype (None = full precision) of an amp setting on `device`."""
+    if amp not in AMP:
+        raise DarsError(f"amp must be one of {AMP}, got {amp!r}")
+    if amp == "off" or (amp == "auto" and torch.device(device).type != "cuda"):
+        return None
+    return torch.bfloat16
+
+
+def resolve_channels_last(channels_last, device, mode="slide"):
+    """"auto": on CUDA in slide mode only (module docstring)."""
+    if channels_last == "auto":
+        return torch.device(device).type == "cuda" and mode == "slide"
+    if not isinstance(channels_last, bool):
+        raise DarsError(f"channels_last must be true, false or 'auto', got {channels_last!r}")
+    return channels_last
+
+
+class _Runner:
+    """The model with this call's precision and memory format: float32 logits of a batch."""
+
+    def __init__(self, model, device, amp, channels_last, mode):
+        self.model, self.device = model, torch.device(device)
+        self.dtype = resolve_amp(amp, device)
+        self.channels_last = resolve_channels_last(channels_last, device, mode)
+        # Idempotent and cheap once converted; the stages own the model they pass. Converted
+        # back when not wanted, so one model serves calls of either setting.
+        model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+
+    def __call__(self, batch):
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        if self.dtype is None:
+            return self.model(batch)["out"].float()
+        with torch.autocast(device_type=self.device.type, dtype=self.dtype):
+            out = self.model(batch)["out"]
+        return out.float()
+
+
+def _input(image_rgb, resize, device):
+    """The normalised 1 x 3 x h x w network input. On a GPU the uint8 image is uploaded and
+    normalised there (a quarter of the bytes to copy): with numpy normalising on one core,
+    whole-image PSPNet-50 at 1024x2048 on an H200 ran 10.6 images/s in fp32, 23.8 this way."""
+    image, _ = resize_pair(image_rgb, None, resize)
+    if torch.device(device).type == "cpu":
+        return to_tensors(image)[None]
+    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()
+    mean, std = (torch.as_tensor(v, device=device).view(1, 3, 1, 1) for v in (MEAN, STD))
+    return ((x - mean) / std).contiguous()
+
+
+def _whole(run, x, size, flip, pair_batch):
+    """Probabilities of whole images x (N x 3 x h x w) at `size`. Logits are resized before
+    the softmax, as the pipeline always did (shards equal full-resolution logits' softmax)."""
+    def probs_of(batch):
+        logits = run(batch)
+        if logits.shape[-2:] != tuple(size):
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return F.softmax(logits, dim=1)
+
+    if not flip:
+        return probs_of(x)
+    n = x.shape[0]
+    if pair_batch:
+        both = probs_of(torch.cat([x, x.flip(-1)]))
+        return (both[:n] + both[n:].flip(-1)) / 2
+    # Separate forwards on CPU: bit-identical to the original pipeline, and a batch of two
+    # is no faster there.
+    return (probs_of(x) + probs_of(x.flip(-1)).flip(-1)) / 2
+
+
+def _slide(run, x, window, stride, flip, batch_windows):
+    """Window-averaged probabilities (C x h x w) of one normalised image x (1 x 3 x h x w)."""
+    h, w = x.shape[-2:]
+    wh, ww = window
+    pad_h, pad_w = max(wh - h, 0), max(ww - w, 0)
+    top, left = pad_h // 2, pad_w // 2
+    if pad_h or pad_w:
+        x = F.pad(x, (left, pad_w - left, top, pad_h - top))  # zeros = mean colour (docstring)
+    hp, wp = x.shape[-2:]
+    corners = window_grid(hp, wp, window, stride)
+    acc, count = None, torch.zeros((hp, wp), dtype=torch.float32, device=x.device)
+    for i in range(0, len(corners), batch_windows):
+        chunk = corners[i:i + batch_windows]
+        crops = torch.cat([x[..., y:y + wh, c:c + ww] for y, c in chunk])
+        n = crops.shape[0]
+        if flip:
+            crops = torch.cat([crops, crops.flip(-1)])
+        logits = run(crops)
+        if logits.shape[-2:] != (wh, ww):
+            logits = F.interpolate(logits, size=(wh, ww), mode="bilinear", align_corners=False)
+        probs = F.softmax(logits, dim=1)
+        if flip:
+            probs = (probs[:n] + probs[n:].flip(-1)) / 2
+        if acc is None:
+            acc = torch.zeros((probs.shape[1], hp, wp), dtype=torch.float32, device=x.device)
+        for p, (y, c) in zip(probs, chunk):
+            acc[:, y:y + wh, c:c + ww] += p
+            count[y:y + wh, c:c + ww] += 1
+    return (acc / count)[:, top:top + h, left:left + w]
+
+
+def _check(mode, batch_windows):
+    if mode not in MODES:
+        raise DarsError(f"mode must be one of {MODES}, got {mode!r}")
+    if not isinstance(batch_windows, int) or batch_windows < 1:
+        raise DarsError(f"batch_windows must be a positive integer, got {batch_windows!r}")
+
+
+@torch.no_grad()
+def predict_probs(model, image_rgb, *, resize=None, mode="whole", window=None, stride=None, flip=True,
+                  batch_windows=8, device="cpu", amp="auto", channels_last="auto"):
+    """Softmax probabilities (C x H x W, float32, on `device`) at the image's own resolution.
+
+    The model sees the image (H x W x 3 RGB uint8) resized to `resize` ([h, w]; None keeps
+    it). mode "whole": one forward of the whole image, logits resized back before the softmax
+    (exactly the original pipeline on CPU with amp off). mode "slide": windows of `window`
+    ([h, w] or int; the training crop) every `stride` (default ceil(2/3 window)), window
+    probabilities averaged, then resized back to H x W. `flip` averages with the mirrored input.
+    `batch_windows` windows (and their flips) share a forward. `amp`: "auto" (bf16 on CUDA),
+    "bf16" or "off"; `channels_last`: "auto" (on CUDA in slide mode), True or False."""
+    _check(mode, batch_windows)
+    run = _Runner(model, device, amp, channels_last, mode)
+    h, w = image_rgb.shape[:2]
+    x = _input(image_rgb, resize, device)
+    if mode == "whole":
+        return _whole(run, x, (h, w), flip, pair_batch=run.device.type == "cuda")[0].contiguous()
+    window = as_size(window, "window (slide mode: the training crop)")
+    stride = default_stride(window) if stride is None else as_size(stride, "stride")
+    probs = _slide(run, x, window, stride, flip, batch_windows)
+    if probs.shape[-2:] != (h, w):
+        # Probabilities, not logits, are resized to the label resolution (method.md §4);
+        # bilinear weights are convex, so every pixel still sums to one.
+        probs = F.interpolate(probs[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    return probs.contiguous()
+
+
+@torch.no_grad()
+def predict_probs_batch(model, images_rgb, *, resize=None, flip=True, device="cpu", amp="auto",
+                        channels_last="auto"):
+    """Whole-image probabilities of several images of equal size in one forward (with their
+    flips: 2 x len(images_rgb) images); N x C x H x W. For small images on a GPU, where one
+    image leaves it idle; at Cityscapes size one image and its flip already fill it."""
+    sizes = {tuple(im.shape[:2]) for im in images_rgb}
+    if len(sizes) != 1:
+        raise DarsError(f"predict_probs_batch needs images of one size, got {sorted(sizes)}")
+    run = _Runner(model, device, amp, channels_last, "whole")
+    x = torch.cat([_input(im, resize, device) for im in images_rgb])
+    return _whole(run, x, sizes.pop(), flip, pair_batch=True).contiguous()
+
+
+def describe(mode, resize=None, window=None, stride=None, flip=True, native=None):
+    """The protocol in words, as miou.json records it, e.g. "slide 361x361 stride 241x241 at
+    512x1024, flip" or "whole image at 128x256 (native), flip". `native`: the images' own
+    size(s) when `resize` is None."""
+    if resize:
+        at = f" at {resize[0]}x{resize[1]}"
+    else:
+        sizes = sorted({tuple(s) for s in native or ()})
+        at = f" at {'/'.join(f'{a}x{b}' for a, b in sizes)} (native)" if sizes else " at native size"
+    if mode == "slide":
+        window = as_size(window, "window")
+        stride = default_stride(window) if stride is None else as_size(stride, "stride")
+        what = f"slide {window[0]}x{window[1]} stride {stride[0]}x{stride[1]}"
+    else:
+        what = "whole image"
+    return what + at + (", flip" if flip else "")
+
+
+def precision(device, amp="auto", channels_last="auto", mode="slide"):
+    """How the network ran, in words: e.g. "bf16 autocast, channels_last" or "fp32"."""
+    dtype = resolve_amp(amp, device)
+    words = ["bf16 autocast" if dtype is not None else "fp32"]
+    if resolve_channels_last(channels_last, device, mode):
+        words.append("channels_last")
+    return ", ".join(words)
