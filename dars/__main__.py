@@ -70,6 +70,9 @@ def build_parser():
     a.add_argument("--settings", type=_json, required=True, help="resolved settings (JSON)")
     a.add_argument("--root", required=True)
     a.add_argument("--labeled", required=True)
+    a.add_argument("--labeled-root", help="root of the labeled list if not --root (domain adaptation: the source)")
+    a.add_argument("--nproc", type=int, default=1,
+                   help="GPUs of this job: > 1 relaunches under torchrun (DDP + SyncBatchNorm, one process per GPU)")
     a.add_argument("--unlabeled")
     a.add_argument("--pseudo", help="pseudo_labels.txt of this round")
     a.add_argument("--init", help="teacher checkpoint (rounds >= 1)")
@@ -171,7 +174,7 @@ def run(args):
     elif stage == "train":
         from .train import train
         train(args.settings, args.out, args.root, args.labeled, args.unlabeled, args.pseudo,
-              args.init, args.work_dir, args.threads)
+              args.init, args.work_dir, args.threads, labeled_root=args.labeled_root)
     elif stage == "infer":
         from .infer import infer_stage
         infer_stage(args.ckpt, args.root, args.list, args.out, args.num_shards, args.shard,
@@ -208,8 +211,23 @@ def run(args):
         print(inspect(args.path, overlay=args.overlay, root=args.root))
 
 
+def _relaunch_under_torchrun(args, argv):
+    """`train --nproc N`: run the same command as N DDP processes (torch.distributed.run picks a
+    free port with --standalone, so parallel jobs on one node do not collide)."""
+    import os
+    argv = list(sys.argv[1:] if argv is None else argv)
+    i = argv.index("--nproc") if "--nproc" in argv else None
+    rest = argv[:i] + argv[i + 2:] if i is not None else [a for a in argv if not a.startswith("--nproc=")]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           "-m", "dars", *rest]
+    os.execv(sys.executable, cmd)  # exec: Slurm's signals reach torchrun, which forwards them
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    import os
+    if args.stage == "train" and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _relaunch_under_torchrun(args, argv)
     try:
         run(args)
     except DarsError as e:

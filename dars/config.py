@@ -169,6 +169,9 @@ def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=N
         "checkpoint_every": t["checkpoint_every"], "workers": t["workers"],
         "backbone_weights": t.get("backbone_weights"),
     }
+    # Only when set: "auto" (bf16 and channels_last on CUDA) keeps settings, and so the resume
+    # fingerprint and Snakemake's params, as they were before these knobs existed.
+    s.update({k: t[k] for k in ("amp", "channels_last") if t.get(k, "auto") != "auto"})
     if round_ == 0:
         s.update(mode="pretrain", epochs=t["pretrain_epochs"], scale_range=t["scale_range"])
         if t.get("pretrain_steps"):

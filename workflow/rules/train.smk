@@ -20,6 +20,6 @@ rule train:
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/train.tsv"
     shell:
-        "exec python -m dars train --settings {params.settings:q} --root {params.root} "
+        "exec python -m dars train --nproc ${{DARS_TRAIN_GPUS:-1}} --settings {params.settings:q} --root {params.root} "
         "--labeled {input.labeled} --labeled-root {params.labeled_root} --unlabeled {input.unlabeled} {params.pseudo_arg} "
         "--init {input.teacher} --work-dir {params.work} --threads {threads} --out {output} > {log} 2>&1"
