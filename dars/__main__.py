@@ -152,6 +152,9 @@ def run(args):
     if stage == "synthesize":
         from .data.synthetic import generate
         generate(args.out, args.num_train, args.num_val, args.height, args.width, args.seed, domain=args.domain)
+        if args.domain == "game":  # GTA5 layout ships labelIds: convert them as a user would
+            from .data.layouts import prepare
+            prepare("gta5", args.out)
     elif stage == "prepare":
         from .data.layouts import prepare
         print(f"wrote {prepare(args.layout, args.root)} train-id label files")

@@ -18,25 +18,6 @@ import torch.nn as nn
 from .io import DarsError
 
 
-def resolve_amp(value, device):
-    """Settings `amp` -> autocast dtype, or None for float32. (YAML reads a bare `off` as False.)"""
-    if value in (None, "auto"):
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    if value in ("off", False):
-        return None
-    if value == "bf16":
-        return torch.bfloat16
-    raise DarsError(f"train setting amp={value!r} unknown: use 'auto', 'bf16' or 'off'")
-
-
-def resolve_channels_last(value, device):
-    if value in (None, "auto"):
-        return device.type == "cuda"
-    if isinstance(value, bool):
-        return value
-    raise DarsError(f"train setting channels_last={value!r} unknown: use 'auto', true or false")
-
-
 def resolve_workers(value, threads, device):
     """Settings `workers` -> DataLoader processes. auto: threads - 1 on CUDA, where the main
     process only feeds the GPU; 0 on CPU, where the job's threads are the compute itself."""

@@ -31,9 +31,10 @@ import torch.nn.functional as F
 
 from .data.transforms import MEAN, STD, resize_pair, to_tensors
 from .io import DarsError
+from .precision import resolve_amp
+from .precision import resolve_channels_last as _channels_last
 
 MODES = ("whole", "slide")
-AMP = ("auto", "bf16", "off")
 
 
 def as_size(value, what):
@@ -64,22 +65,9 @@ def window_grid(height, width, window, stride):
             for x in window_starts(width, window[1], stride[1])]
 
 
-def resolve_amp(amp, device):
-    """Autocast dtype (None = full precision) of an amp setting on `device`."""
-    if amp not in AMP:
-        raise DarsError(f"amp must be one of {AMP}, got {amp!r}")
-    if amp == "off" or (amp == "auto" and torch.device(device).type != "cuda"):
-        return None
-    return torch.bfloat16
-
-
 def resolve_channels_last(channels_last, device, mode="slide"):
     """"auto": on CUDA in slide mode only (module docstring)."""
-    if channels_last == "auto":
-        return torch.device(device).type == "cuda" and mode == "slide"
-    if not isinstance(channels_last, bool):
-        raise DarsError(f"channels_last must be true, false or 'auto', got {channels_last!r}")
-    return channels_last
+    return _channels_last(channels_last, device, auto=torch.device(device).type == "cuda" and mode == "slide")
 
 
 class _Runner:

@@ -46,6 +46,7 @@ from .data.cityscapes import read_list
 from .data.dataset import SegmentationPairs, list_pairs, pseudo_pairs
 from .infer import pick_device
 from .io import DarsError, atomic_path
+from .precision import resolve_amp, resolve_channels_last
 from .models import build_model
 
 
@@ -178,8 +179,8 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
     else:
         device = pick_device()
     workers = dd.resolve_workers(s.get("workers", "auto"), threads, device)
-    amp_dtype = dd.resolve_amp(s.get("amp", "auto"), device)
-    channels_last = dd.resolve_channels_last(s.get("channels_last", "auto"), device)
+    amp_dtype = resolve_amp(s.get("amp", "auto"), device)
+    channels_last = resolve_channels_last(s.get("channels_last", "auto"), device)
     if threads:
         # CPU: every thread computes (a loader worker's results do not depend on it). CUDA: the
         # main process only launches kernels; the other threads belong to the loader workers.

@@ -26,7 +26,8 @@ from dars.data.dataset import SegmentationPairs
 from dars.data.splits import make_split
 from dars.infer import load_model
 from dars.io import DarsError
-from dars.distributed import resolve_amp, resolve_channels_last, resolve_workers
+from dars.distributed import resolve_workers
+from dars.precision import resolve_amp, resolve_channels_last
 from dars.train import StepBatches, train
 from test_train import SETTINGS
 

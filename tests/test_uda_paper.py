@@ -1,0 +1,78 @@
+"""Domain adaptation end to end on the two embedded domains, and the paper target's plan."""
+import json
+
+import pytest
+
+from dars import paper
+from dars.io import DarsError
+from test_workflow import REPO, snakemake, tiny_config
+
+
+def uda_config():
+    config = tiny_config(seeds=[0])
+    small = {"num_train": 16, "num_val": 6, "height": 64, "width": 128}
+    config["datasets"]["synthetic_small"]["synthetic"].update(small)
+    config["datasets"]["synthetic_game"]["synthetic"].update(num_train=16)
+    for name in ("synthetic_small", "synthetic_uda"):
+        config["datasets"][name]["train"] = {"crop": [48, 96], "pretrain_steps": 8}
+    config["train"].update(round_epochs=1)
+    return config
+
+
+def test_uda_chain_trains_on_the_source_and_labels_the_target(tmp_path):
+    run = "results/synthetic_uda/split0/seed0"
+    targets = [f"{run}/{m}/round1/miou.json" for m in ("dars", "dars_td", "st")] + [f"{run}/round0/miou.json"]
+    proc = snakemake(tmp_path, "--cores", "2", *targets, config=uda_config())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    split = json.loads((tmp_path / run / "split/split.json").read_text())
+    assert split["labeled_root"] == "results/synthetic_game/data" and split["labeled_layout"] == "gta5"
+    assert split["num_labeled"] == 16 and split["num_unlabeled"] == 16  # every source / target train image
+    labeled = (tmp_path / run / "split/labeled.txt").read_text().split()
+    assert labeled[0].startswith("images/") and labeled[1].startswith("labels_trainIds/")
+    unlabeled = (tmp_path / run / "split/unlabeled.txt").read_text().split()
+    assert unlabeled[0].startswith("leftImg8bit/train/")
+    # The source prior (DARS(SD)) comes from the game domain, the TD prior from the target val.
+    prior = json.loads((tmp_path / run / "prior.json").read_text())
+    td = json.loads((tmp_path / run / "prior_td.json").read_text())
+    assert prior["root"] == "results/synthetic_game/data" and td["root"] == "results/synthetic_small/data"
+    for m in ("dars", "dars_td", "st"):
+        miou = json.loads((tmp_path / run / f"{m}/round1/miou.json").read_text())
+        assert miou["source"] == "synthetic_game" and miou["num_images"] == 6 and miou["split"] == 0
+        stats = json.loads((tmp_path / run / f"{m}/round1/pseudo_stats.json").read_text())
+        assert stats["num_images"] == 16 and stats["gt"]["kl_true_pseudo"] is not None
+    base = json.loads((tmp_path / run / "round0/miou.json").read_text())
+    assert base["method"] == "baseline" and base["teacher"] is None
+
+
+def test_uda_dataset_refuses_other_splits(tmp_path):
+    proc = snakemake(tmp_path, "-n", "results/synthetic_uda/split8/seed0/round0/miou.json", config=uda_config())
+    assert proc.returncode != 0 and "split0" in proc.stdout + proc.stderr
+
+
+def test_paper_target_plans_every_table_and_figure(tmp_path):
+    proc = snakemake(tmp_path, "-n", "paper", config=uda_config())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for name in paper.TABLES:
+        assert f"results/paper/{name}.html" in out
+    for name in paper.FIGURES:
+        assert f"results/paper/{name}.png" in out
+    # Sweeps share the chain they continue: no round-1 run of a sweep-only preset is planned.
+    assert "dars_a30/round1" not in out and "dars_a30/round2" in out
+    assert "round0_none" in out and "split1/seed2/round0_scaling" in out
+
+
+def test_paper_specs_resolve_presets_into_runs():
+    import yaml
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    s1 = paper.table_spec(config, "s1")
+    assert list(s1["columns"]) == ["20%", "30%", "40%", "50%", "60%"]
+    assert s1["columns"]["30%"] == [f"results/synthetic_small/split8/seed{s}/dars_a30/round2/miou.json" for s in (0, 1, 2)]
+    assert s1["min_seeds"] == 3
+    s3 = paper.table_spec(config, "s3")
+    assert s3["rows"]["none"][0] == "results/synthetic_small/split1/seed0/round0_none/miou.json"
+    s6 = paper.table_spec(config, "s6")
+    assert s6["rows"]["DARS (TD)"][1] == "results/synthetic_uda/split0/seed1/dars_td/round1/miou.json"
+    config["paper"]["alpha_sweep"]["70%"] = "nonexistent"
+    with pytest.raises(DarsError, match="paper.alpha_sweep.70%"):
+        paper.table_spec(config, "s1")
