@@ -224,3 +224,18 @@ def test_sigterm_to_one_rank_stops_both_and_rerun_resumes_exactly(data, tmp_path
     for k in ref["model"]:
         assert torch.equal(ref["model"][k], got["model"][k]), k
     assert ref["history"] == got["history"]
+
+
+def test_nproc_relaunches_under_torchrun_as_the_workflow_runs_it(data, tmp_path):
+    """`python -m dars train --nproc 2` (what the rules run with DARS_TRAIN_GPUS=2) re-executes
+    itself as two DDP ranks and gives exactly an explicit torchrun run's weights."""
+    settings = dict(SETTINGS, epochs=1, batch_size=4)
+    rc, log = run(command(data, settings, tmp_path / "ref.pt", ranks=2), environment())
+    assert rc == 0, log[-3000:]
+    cmd = [sys.executable, "-m", "dars"] + command(data, settings, tmp_path / "nproc.pt")[2:] + ["--nproc", "2"]
+    rc, log = run(cmd, environment())
+    assert rc == 0, log[-3000:]
+    assert "world 2" in log
+    ref, got = torch.load(tmp_path / "ref.pt", weights_only=False), torch.load(tmp_path / "nproc.pt", weights_only=False)
+    for k in ref["model"]:
+        assert torch.equal(ref["model"][k], got["model"][k]), k
