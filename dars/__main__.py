@@ -1,6 +1,7 @@
 """`python -m dars <stage> ...`: one thin subcommand per pipeline stage."""
 import argparse
 import json
+import os
 import sys
 
 from .io import DarsError
@@ -217,7 +218,6 @@ def run(args):
 def _relaunch_under_torchrun(args, argv):
     """`train --nproc N`: run the same command as N DDP processes (torch.distributed.run picks a
     free port with --standalone, so parallel jobs on one node do not collide)."""
-    import os
     argv = list(sys.argv[1:] if argv is None else argv)
     i = argv.index("--nproc") if "--nproc" in argv else None
     rest = argv[:i] + argv[i + 2:] if i is not None else [a for a in argv if not a.startswith("--nproc=")]
@@ -228,7 +228,6 @@ def _relaunch_under_torchrun(args, argv):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    import os
     if args.stage == "train" and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         _relaunch_under_torchrun(args, argv)
     try:

@@ -128,7 +128,7 @@ def dataset_root(config, name):
     """The dataset's root; a clear error if a real (non-synthetic) dataset's root is missing."""
     ds = dataset(config, name)
     root = Path(ds["root"])
-    if generated_files(config, name) and str(root) in generated_files(config, name):
+    if str(root) in generated_files(config, name):
         return str(root)  # made by the synthesize rule
     if not root.is_dir():
         raise DarsError(f"config key datasets.{name}.root: {root} does not exist; point it at a directory "

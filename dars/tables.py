@@ -151,13 +151,19 @@ def sweep_table(spec, title, min_seeds):
     return Table(title, spec.get("corner", ""), [name], [(k, [v]) for k, v in zip(cells, values)], [])
 
 
-def per_class_table(spec, title, min_seeds):
-    """S4/S6: per-class IoU, mIoU and tail mIoU per method; `gains` adds difference rows."""
+def _method_rows(spec, title, min_seeds):
+    """{row label: runs} of a per-method table; every row must share dataset, split and protocol."""
     cells = {label: load_cell(files, f"{title}: row {label!r}", min_seeds)
              for label, files in _mapping(spec, "rows").items()}
     every = [r for runs in cells.values() for r in runs]
     for key in ("dataset", "split", "protocol"):
         _agree(every, key, f"{title} (all rows)")
+    return cells, every
+
+
+def per_class_table(spec, title, min_seeds):
+    """S4/S6: per-class IoU, mIoU and tail mIoU per method; `gains` adds difference rows."""
+    cells, every = _method_rows(spec, title, min_seeds)
     names = _class_names(every, title)
     tail = (tail_classes(spec["val_prior"], names, spec.get("tail_share", TAIL_SHARE))
             if spec.get("val_prior") else None)
@@ -233,11 +239,7 @@ def iterative_table(spec, title, min_seeds):
 
 def kl_table(spec, title, min_seeds):
     """S7: D_KL(true || pseudo) of each method's pseudo labels, its mIoU and the gain vs `baseline`."""
-    cells = {label: load_cell(files, f"{title}: row {label!r}", min_seeds)
-             for label, files in _mapping(spec, "rows").items()}
-    every = [r for runs in cells.values() for r in runs]
-    for key in ("dataset", "split", "protocol"):
-        _agree(every, key, f"{title} (all rows)")
+    cells, _ = _method_rows(spec, title, min_seeds)
     base = spec.get("baseline", next(iter(cells)))
     if base not in cells:
         raise DarsError(f"{title}: baseline {base!r} is not a row ({list(cells)})")
