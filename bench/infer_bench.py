@@ -2,13 +2,14 @@
 and evaluate stages run it (dars.slide.predict_probs, then the per-pixel max the shards keep).
 
     PYTHONPATH=. python bench/infer_bench.py --model pspnet50 --height 1024 --width 2048 \\
-        --window 713 --batch-windows 4 8 --amp bf16 off --channels-last on off --images 10
+        --window 713 --batch-windows 4 8 --amp bf16 off --channels-last on off --fold on off --images 10
 
 Random initialisation and random images (speed does not depend on the weights); CUDA when
 available, synchronised before every clock read. Every combination of the listed settings
 is one measurement and prints one JSON line. Needs torch, torchvision, numpy and opencv only
 (no snakemake, no installed package): run it from the repository root with PYTHONPATH=."""
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -20,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dars import slide  # noqa: E402
 from dars.models import build_model  # noqa: E402
+from dars.models.fold import fold_batchnorm  # noqa: E402
 
 
 def sync(device):
@@ -89,6 +91,10 @@ def main():
     p.add_argument("--amp", nargs="+", choices=["bf16", "off", "auto"], default=["auto"])
     p.add_argument("--channels-last", nargs="+", choices=["on", "off", "auto"], default=["auto"])
     p.add_argument("--modes", nargs="+", choices=["slide", "whole"], default=["slide", "whole"])
+    p.add_argument("--fold", nargs="+", choices=["on", "off", "auto"], default=["auto"],
+                   help="BatchNorm folded into the convolutions; auto: on CUDA, as the stages load models")
+    p.add_argument("--compile", nargs="+", choices=["on", "off"], default=["off"],
+                   help="torch.compile the network (its compile time falls in the warm-up)")
     p.add_argument("--no-flip", action="store_true")
     p.add_argument("--images", type=int, default=10, help="timed images per measurement")
     p.add_argument("--warmup", type=int, default=2, help="untimed images before each measurement")
@@ -121,10 +127,16 @@ def main():
         for amp in args.amp:
             for cl in args.channels_last:
                 channels_last = {"on": True, "off": False}.get(cl, "auto")
-                for bw in args.batch_windows if mode == "slide" else [None]:
+                for bw, fold, compiled in itertools.product(
+                        args.batch_windows if mode == "slide" else [None], args.fold, args.compile):
                     # A fresh copy per measurement: channels_last converts the model in place.
                     torch.manual_seed(0)
                     m = build_model(args.model, args.num_classes).to(device).eval()
+                    fold = fold == "on" or (fold == "auto" and device.type == "cuda")
+                    if fold:
+                        m = fold_batchnorm(m)
+                    if compiled == "on":
+                        m = torch.compile(m)
                     options = dict(resize=args.resize, mode=mode, flip=flip, amp=amp, channels_last=channels_last)
                     if mode == "slide":
                         options.update(window=window, batch_windows=bw)
@@ -136,7 +148,8 @@ def main():
                     row = dict(info, mode=mode, protocol=slide.describe(mode, args.resize, window, flip=flip,
                                                                         native=[net]),
                                precision=slide.precision(device, amp, channels_last, mode),
-                               amp=amp, channels_last=cl, images=args.images, warmup=args.warmup)
+                               amp=amp, channels_last=cl, fold_batchnorm=fold, compile=compiled,
+                               images=args.images, warmup=args.warmup)
                     if mode == "slide":
                         row.update(window=list(window), windows_per_image=num_windows, batch_windows=bw,
                                    forwards_per_image=-(-num_windows // bw))

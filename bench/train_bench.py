@@ -25,7 +25,7 @@ import cv2  # noqa: E402
 import torch  # noqa: E402
 
 from dars.models import MODELS, build_model  # noqa: E402
-from dars.train import segmentation_loss  # noqa: E402
+from dars.train import device_batch, segmentation_loss  # noqa: E402
 from loader_bench import PREFETCH, add_data_args, dataset, make_loader, table  # noqa: E402
 
 
@@ -44,14 +44,14 @@ class Trainer:
         self.memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format).train()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+        self.net = torch.compile(self.model) if args.compile else self.model  # as train.compile does
         amp = args.amp == "bf16"
         self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
 
     def step(self, x, y):
-        x = x.to(self.device, non_blocking=True, memory_format=self.memory_format)
-        y = y.to(self.device, non_blocking=True)
+        x, y = device_batch(x, y, self.device, self.memory_format)
         with self.autocast():
-            loss = segmentation_loss(self.model, x, y, 0.4)
+            loss = segmentation_loss(self.net, x, y, 0.4)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -76,7 +76,7 @@ def timed(trainer, batches, warmup, steps):
 
 def row(args, device, source, elapsed, **extra):
     r = {"bench": "train", "source": source, "model": args.model, "crop": args.crop_hw, "batch": args.batch,
-         "amp": args.amp, "channels_last": args.channels_last, "device": str(device),
+         "amp": args.amp, "channels_last": args.channels_last, "compile": args.compile, "device": str(device),
          "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
          "steps": args.steps, "images_per_s": round(args.batch * args.steps / elapsed, 2),
          "ms_per_step": round(1000 * elapsed / args.steps, 1)}
@@ -93,6 +93,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--amp", choices=["bf16", "off"], help="default: bf16 on CUDA, off on CPU")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (compiles during the warm-up)")
     p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (cudnn autotuning, workers)")
     p.add_argument("--workers", type=int, nargs="*", default=[],
@@ -112,10 +113,10 @@ def main(argv=None):
         print(json.dumps(r), flush=True)
         rows.append(r)
 
-    # (a) the model alone: one random batch, already on the device
+    # (a) the model alone: one random batch in the loader's format, already on the device
     trainer = Trainer(args, device)
-    x = torch.randn(args.batch, 3, *args.crop_hw, device=device)
-    y = torch.randint(0, 19, (args.batch, *args.crop_hw), device=device)
+    x = torch.randint(0, 256, (args.batch, *args.crop_hw, 3), dtype=torch.uint8, device=device)
+    y = torch.randint(0, 19, (args.batch, *args.crop_hw), dtype=torch.uint8, device=device)
     report(row(args, device, "random", timed(trainer, iter(lambda: (x, y), None), args.warmup, args.steps)))
 
     # (b) fed by the trainer's loader over images on disk
@@ -136,7 +137,8 @@ def main(argv=None):
                 cv2.setNumThreads(cv2_threads)
                 del loader, batches
                 report(row(args, device, "loader", elapsed, workers=w, warmup=warmup, images_in_set=len(ds)))
-    print(table(rows, ["source", "workers", "amp", "channels_last", "images_per_s", "ms_per_step", "peak_mem_gib"]))
+    print(table(rows, ["source", "workers", "amp", "channels_last", "compile", "images_per_s", "ms_per_step",
+                       "peak_mem_gib"]))
 
 
 if __name__ == "__main__":

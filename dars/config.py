@@ -172,6 +172,8 @@ def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=N
     # Only when set: "auto" (bf16 and channels_last on CUDA) keeps settings, and so the resume
     # fingerprint and Snakemake's params, as they were before these knobs existed.
     s.update({k: t[k] for k in ("amp", "channels_last") if t.get(k, "auto") != "auto"})
+    if t.get("compile"):
+        s["compile"] = True
     if round_ == 0:
         s.update(mode="pretrain", epochs=t["pretrain_epochs"], scale_range=t["scale_range"])
         if t.get("pretrain_steps"):

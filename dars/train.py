@@ -19,6 +19,10 @@ Devices (settings keys read with defaults, so older settings dicts still work):
                  CPU. Losses are taken in float32 (at least).
   channels_last  "auto" | true | false: NHWC activations and weights; auto = on for CUDA.
   workers        "auto" (also null/missing) | int: DataLoader processes (dd.resolve_workers).
+  compile        true | false (default): torch.compile the network (DDP-wrapped under torchrun).
+                 Compilation takes minutes, worth it only for long GPU runs. Checkpoints hold the
+                 plain module's weights and the resume fingerprint leaves it out, so a run may
+                 resume with it switched either way.
 On CPU with amp and channels_last off, the computation is exactly the pre-option one.
 Under `torchrun --standalone --nproc_per_node N -m dars train ...` each rank trains on a
 contiguous 1/N slice of every global batch (`batch_size` stays global) with SyncBatchNorm and
@@ -44,6 +48,7 @@ from . import distributed as dd
 from .classes import IGNORE
 from .data.cityscapes import read_list
 from .data.dataset import SegmentationPairs, list_pairs, pseudo_pairs
+from .data.transforms import normalize_batch
 from .infer import pick_device
 from .io import DarsError, atomic_path
 from .precision import resolve_amp, resolve_channels_last
@@ -62,8 +67,13 @@ def epoch_order(n, seed, round_, epoch, length):
     return np.concatenate([rng.permutation(n) for _ in range(reps)])[:length]
 
 
+RUNTIME_ONLY = ("compile",)  # settings that change how, not what, a run computes
+
+
 def fingerprint(settings, init_ckpt):
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    """What a resumable checkpoint must match: the settings (less RUNTIME_ONLY) and the teacher."""
+    what = {k: v for k, v in settings.items() if k not in RUNTIME_ONLY}
+    h = hashlib.sha256(json.dumps(what, sort_keys=True).encode())
     if init_ckpt:
         h.update(Path(init_ckpt).read_bytes())
     return h.hexdigest()
@@ -128,6 +138,14 @@ def quiet_worker(worker_id):
 def loss_precision(logits):
     """Autocast's bf16/fp16 logits -> float32 for the loss; float32 (or float64) as they are."""
     return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
+def device_batch(images, labels, device, memory_format=torch.contiguous_format):
+    """A loader batch (uint8 N x H x W x 3 images, uint8 labels) -> normalised float32 images in
+    `memory_format` and int64 labels, on `device` (copies from pinned memory overlap compute)."""
+    non_blocking = device.type == "cuda"
+    x = normalize_batch(images.to(device, non_blocking=non_blocking)).contiguous(memory_format=memory_format)
+    return x, labels.to(device, non_blocking=non_blocking).long()
 
 
 def segmentation_loss(model, images, labels, aux_weight, reduction="mean"):
@@ -287,16 +305,17 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
                         generator=torch.Generator().manual_seed(seed))
     net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
                                   forward_sync_buffers=False) if ranks.active else model  # SyncBN syncs them
+    if s.get("compile"):
+        net = torch.compile(net)
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
-    to_device = dict(device=device, non_blocking=device.type == "cuda")
-    image_format = dict(memory_format=torch.channels_last) if channels_last else {}  # {}: as before
+    image_format = torch.channels_last if channels_last else torch.contiguous_format
     log(f"device {device}, world {ranks.world}, amp {amp_dtype or 'off'}, channels_last {channels_last}, "
-        f"loader workers {workers}, threads {torch.get_num_threads()}")
+        f"compile {bool(s.get('compile'))}, loader workers {workers}, threads {torch.get_num_threads()}")
 
     model.train()
     t0 = time.time()
     for batches in loader:
-        batches = [(x.to(**to_device, **image_format), y.to(**to_device)) for x, y in batches]
+        batches = [device_batch(x, y, device, image_format) for x, y in batches]
         lr = poly_lr(s["base_lr"], round_, state["step"], total_steps, s["poly_power"])
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]

@@ -1,12 +1,14 @@
 import json
 
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from dars.data.cityscapes import find_pairs, image_id, prepare_train_ids, read_list
 from dars.data.splits import make_split
-from dars.data.transforms import augment
-from dars.io import DarsError, read_label
+from dars.data.transforms import MEAN, augment, normalize_batch, to_tensors
+from dars.io import DarsError, read_image, read_label
 from dars.prior import prior_stage
 
 from conftest import write_cityscapes_tree
@@ -86,3 +88,55 @@ def test_augment_shapes_and_ignore_padding():
     a = augment(image, label, np.random.default_rng(5), crop=(16, 16), scale_range=(0.5, 2))
     b = augment(image, label, np.random.default_rng(5), crop=(16, 16), scale_range=(0.5, 2))
     assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+
+
+def _sequential_augment(image, label, rng, crop, scale_range, rotate=10.0, blur=True, flip=True):
+    """The paper's chain step by step on whole arrays (scale, rotate, blur, flip, pad, crop),
+    drawing the same random numbers in the same order: the reference for the fused warp."""
+    s = rng.uniform(*scale_range)
+    h, w = image.shape[:2]
+    nh, nw = max(1, int(h * s + 0.5)), max(1, int(w * s + 0.5))
+    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    label = cv2.resize(label, (nw, nh), interpolation=cv2.INTER_NEAREST)
+    mean = tuple(float(v) for v in MEAN)
+    if rotate and rng.random() < 0.5:
+        m = cv2.getRotationMatrix2D((nw / 2, nh / 2), rng.uniform(-rotate, rotate), 1.0)
+        image = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=mean)
+        label = cv2.warpAffine(label, m, (nw, nh), flags=cv2.INTER_NEAREST, borderValue=255)
+    if blur and rng.random() < 0.5:
+        image = cv2.GaussianBlur(image, (0, 0), sigmaX=rng.uniform(0.1, 2.0))
+    if flip and rng.random() < 0.5:
+        image, label = image[:, ::-1], label[:, ::-1]
+    ch, cw = crop
+    pad_h, pad_w = max(ch - nh, 0), max(cw - nw, 0)
+    image = cv2.copyMakeBorder(np.ascontiguousarray(image), 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=mean)
+    label = cv2.copyMakeBorder(np.ascontiguousarray(label), 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=255)
+    y = int(rng.integers(0, label.shape[0] - ch + 1))
+    x = int(rng.integers(0, label.shape[1] - cw + 1))
+    return image[y:y + ch, x:x + cw], label[y:y + ch, x:x + cw]
+
+
+def test_fused_augment_matches_the_sequential_chain(tiny_cityscapes):
+    """One warp per array equals scale -> rotate -> blur -> flip -> pad -> crop up to resampling:
+    images within a few grey levels, labels equal except on class borders (nearest neighbour
+    at the image's pixel centres vs cv2.resize's convention). A wrong flip, rotation sign,
+    offset or padding side would fail by far."""
+    image = read_image(next(tiny_cityscapes.glob("leftImg8bit/train/*/*.png")))
+    label = read_label(next(tiny_cityscapes.glob("gtFine/train/*/*labelTrainIds.png")))
+    image = cv2.resize(image, (256, 128), interpolation=cv2.INTER_LINEAR)
+    label = cv2.resize(label, (256, 128), interpolation=cv2.INTER_NEAREST)
+    for seed in range(16):
+        kw = dict(crop=(96, 144), scale_range=(0.5, 2.0))
+        ref_img, ref_lab = _sequential_augment(image, label, np.random.default_rng(seed), **kw)
+        img, lab = augment(image, label, np.random.default_rng(seed), **kw)
+        assert img.shape == ref_img.shape and lab.shape == ref_lab.shape and img.dtype == np.uint8
+        assert (lab == ref_lab).mean() > 0.95, seed
+        assert np.abs(img.astype(int) - ref_img.astype(int)).mean() < 4, seed
+
+
+def test_normalize_batch_is_to_tensors_bitwise():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
+    x = normalize_batch(torch.from_numpy(images))
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x.contiguous(), torch.stack([to_tensors(im) for im in images]))

@@ -3,6 +3,7 @@ import torch
 
 from dars.io import DarsError
 from dars.models import MODELS, build_model
+from dars.models.fold import fold_batchnorm
 
 
 def n_params(m):
@@ -70,3 +71,26 @@ def test_backbone_weights_load_from_a_torchvision_state_dict(tmp_path):
     assert "layer2.0.conv1.weight" not in missing
     with pytest.raises(DarsError, match="backbone_weights"):
         load_backbone(model, tmp_path / "nope.pth")
+
+
+@pytest.mark.parametrize("name", ["lite32", "pspnet50", "deeplabv2_r101"])
+def test_folding_batchnorm_keeps_the_function(name):
+    """Every BatchNorm is folded (none is left to run) and eval outputs agree to float rounding,
+    with running statistics and affine parameters far from the identity."""
+    torch.manual_seed(0)
+    model = build_model(name, 19)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in norms:
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert folded.folded_batchnorms == len(norms)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == len(norms)  # a copy
+    x = torch.randn(2, 3, 65, 97)
+    with torch.no_grad():
+        want, got = model(x)["out"], folded(x)["out"]
+    assert (want - got).abs().max() <= 1e-5 * want.abs().max()

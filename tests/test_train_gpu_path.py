@@ -154,6 +154,22 @@ def test_bf16_autocast_and_channels_last_on_cpu(data, tmp_path):
     assert not torch.equal(fp32["classifier.weight"], model.state_dict()["classifier.weight"])
 
 
+def test_compiled_training_matches_eager_and_saves_plain_weights(data, tmp_path):
+    """torch.compile (inductor, ~1 min on these cores) computes the same steps up to float
+    rounding, and the checkpoint loads into a plain model: same keys, close values."""
+    messages = []
+    settings = dict(SETTINGS, batch_size=4, epochs=1, compile=True)
+    train(settings, tmp_path / "compiled.pt", data["root"], data["split"] / "labeled.txt", threads=1,
+          log=messages.append)
+    assert any("compile True" in m for m in messages)
+    compiled, eager = (torch.load(p, weights_only=False) for p in (tmp_path / "compiled.pt", data["teacher"]))
+    assert compiled["model"].keys() == eager["model"].keys()
+    for k, v in eager["model"].items():
+        assert torch.allclose(compiled["model"][k].double(), v.double(), rtol=1e-3, atol=1e-4), k
+    assert compiled["fingerprint"] == eager["fingerprint"]  # either may resume the other
+    assert compiled["history"][0]["loss_labeled"] == pytest.approx(eager["history"][0]["loss_labeled"], rel=1e-4)
+
+
 def test_two_ranks_equal_one_rank(data, tmp_path, monkeypatch):
     """A supervised round (two forward passes per step, teacher weights and optimizer state)
     under torchrun with 2 ranks vs one process, in float64 without dropout (module docstring)."""

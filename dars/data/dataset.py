@@ -2,15 +2,18 @@
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from ..io import read_image, read_label
-from .transforms import augment, resize_pair, to_tensors
+from .transforms import augment, resize_pair
 
 
 class SegmentationPairs(Dataset):
-    """(image, label) pairs given as absolute paths. With `augment_args`, yields augmented crops
-    whose randomness depends only on (seed, epoch, index): identical across worker counts."""
+    """(image, label) pairs given as absolute paths, yielded as uint8 tensors: image H x W x 3
+    RGB (transforms.normalize_batch makes network input of a batch), label H x W. With
+    `augment_args`, augmented crops whose randomness depends only on (seed, epoch, index):
+    identical across worker counts."""
 
     def __init__(self, pairs, resize=None, augment_args=None, seed=0):
         self.pairs = [(Path(i), Path(l)) for i, l in pairs]
@@ -27,11 +30,14 @@ class SegmentationPairs(Dataset):
 
     def __getitem__(self, index):
         image_path, label_path = self.pairs[index]
-        image, label = resize_pair(read_image(image_path), read_label(label_path), self.resize)
-        if self.augment_args is not None:
+        image, label = read_image(image_path), read_label(label_path)
+        if self.augment_args is None:
+            image, label = resize_pair(image, label, self.resize)
+        else:
+            # `resize` is folded into augmentation's single warp: the scale applies to that size.
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            image, label = augment(image, label, rng, **self.augment_args)
-        return to_tensors(image, label)
+            image, label = augment(image, label, rng, **self.augment_args, base_size=self.resize)
+        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(np.ascontiguousarray(label))
 
 
 def list_pairs(root, pairs):

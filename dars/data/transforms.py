@@ -2,7 +2,11 @@
 
 Order (method.md §3): random scale (one factor, bilinear image, nearest label), rotation
 +-10 deg with p=0.5 (label filled with ignore), Gaussian blur p=0.5, horizontal flip p=0.5,
-random crop (label padded with ignore), ImageNet mean/std normalisation."""
+random crop (label padded with ignore), ImageNet mean/std normalisation.
+
+The loader's workers stop at uint8 crops (`augment`); the trainer normalises each batch on
+its device (`normalize_batch`): a quarter of the bytes to pass between processes and to copy
+to the GPU, and no float work on the loader's cores."""
 import cv2
 import numpy as np
 import torch
@@ -24,36 +28,52 @@ def resize_pair(image, label, size):
     return image, label
 
 
-def augment(image, label, rng: np.random.Generator, crop, scale_range, rotate=10.0, blur=True, flip=True):
-    """Return an augmented (image, label) crop of size `crop` (height, width)."""
-    s = rng.uniform(*scale_range)
-    h, w = image.shape[:2]
-    nh, nw = max(1, int(h * s + 0.5)), max(1, int(w * s + 0.5))
-    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    label = cv2.resize(label, (nw, nh), interpolation=cv2.INTER_NEAREST)
+def _canvas(size, s):
+    """The scaled image's size (the canvas rotation, flip and crop act on)."""
+    h, w = size
+    return max(1, int(h * s + 0.5)), max(1, int(w * s + 0.5))
+
+
+def augment(image, label, rng: np.random.Generator, crop, scale_range, rotate=10.0, blur=True, flip=True,
+            base_size=None):
+    """An augmented (image, label) crop of size `crop` (height, width), as uint8 arrays.
+
+    The paper's chain (module docstring) is composed into one affine map from crop pixels to
+    source pixels and applied by a single warp per array: only the crop's pixels are ever
+    computed, and the image is resampled once instead of twice (scale, then rotation). The
+    random draws, their order and the geometry are the chain's; `base_size` (h, w) is the
+    size the scale factor applies to (the dataset's `resize`; default: the image's size)."""
+    src_h, src_w = image.shape[:2]
+    nh, nw = _canvas(base_size or (src_h, src_w), rng.uniform(*scale_range))
+    # Canvas (scaled image) -> source pixel centres, as cv2.resize maps them.
+    to_source = np.array([[src_w / nw, 0, 0.5 * src_w / nw - 0.5],
+                          [0, src_h / nh, 0.5 * src_h / nh - 0.5], [0, 0, 1]])
     if rotate and rng.random() < 0.5:
-        angle = rng.uniform(-rotate, rotate)
-        m = cv2.getRotationMatrix2D((nw / 2, nh / 2), angle, 1.0)
-        image = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(v) for v in MEAN))
-        label = cv2.warpAffine(label, m, (nw, nh), flags=cv2.INTER_NEAREST,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
-    if blur and rng.random() < 0.5:
-        image = cv2.GaussianBlur(image, (0, 0), sigmaX=rng.uniform(0.1, 2.0))
+        # Rotation about the canvas centre, canvas size kept (corners cut, borders filled).
+        turn = np.vstack([cv2.getRotationMatrix2D((nw / 2, nh / 2), rng.uniform(-rotate, rotate), 1.0), [0, 0, 1]])
+        to_source = to_source @ np.linalg.inv(turn)
+    sigma = rng.uniform(0.1, 2.0) if blur and rng.random() < 0.5 else 0.0
     if flip and rng.random() < 0.5:
-        image, label = image[:, ::-1], label[:, ::-1]
+        to_source = to_source @ np.array([[-1, 0, nw - 1], [0, 1, 0], [0, 0, 1]])
     ch, cw = crop
-    pad_h, pad_w = max(ch - nh, 0), max(cw - nw, 0)
-    if pad_h or pad_w:
-        # Image padding is the mean colour, so it is zero after normalisation.
-        image = cv2.copyMakeBorder(np.ascontiguousarray(image), 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT,
-                                   value=tuple(float(v) for v in MEAN))
-        label = cv2.copyMakeBorder(np.ascontiguousarray(label), 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT,
-                                   value=IGNORE)
-    h, w = label.shape
-    y = int(rng.integers(0, h - ch + 1))
-    x = int(rng.integers(0, w - cw + 1))
-    return image[y:y + ch, x:x + cw], label[y:y + ch, x:x + cw]
+    # The crop's corner on the canvas padded (bottom/right) to at least the crop size.
+    y = int(rng.integers(0, max(nh, ch) - ch + 1))
+    x = int(rng.integers(0, max(nw, cw) - cw + 1))
+    # Blur acts on the canvas before the crop, so the warp covers a margin the kernel reads.
+    m = int(np.ceil(3 * sigma)) + 1 if sigma else 0
+    to_source = to_source @ np.array([[1, 0, x - m], [0, 1, y - m], [0, 0, 1]])
+    warp = dict(dsize=(cw + 2 * m, ch + 2 * m), borderMode=cv2.BORDER_CONSTANT)
+    image = cv2.warpAffine(image, to_source[:2], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderValue=tuple(float(v) for v in MEAN), **warp)
+    if sigma:
+        image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)[m:m + ch, m:m + cw]
+        to_source = to_source @ np.array([[1, 0, m], [0, 1, m], [0, 0, 1]])
+    label = cv2.warpAffine(label, to_source[:2], flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                           borderValue=IGNORE, **dict(warp, dsize=(cw, ch)))
+    # Beyond the canvas is padding, not image, even where the rotated source would reach.
+    image[nh - y:], label[nh - y:] = MEAN.round().astype(np.uint8), IGNORE
+    image[:, nw - x:], label[:, nw - x:] = MEAN.round().astype(np.uint8), IGNORE
+    return image, label
 
 
 def to_tensors(image, label=None):
@@ -63,3 +83,14 @@ def to_tensors(image, label=None):
     if label is None:
         return img
     return img, torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
+
+
+def normalize_batch(images):
+    """N x H x W x 3 RGB batch (uint8, as the training loader yields it) -> normalised
+    N x 3 x H x W float32 on the batch's device, in the channels_last memory layout (a view of
+    NHWC storage; `.contiguous()` makes it NCHW). Bitwise what to_tensors computes. Other float
+    dtypes are kept (tests train in float64)."""
+    x = images.permute(0, 3, 1, 2)
+    x = x.float() if x.dtype == torch.uint8 else x
+    mean, std = (torch.as_tensor(v, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) for v in (MEAN, STD))
+    return (x - mean) / std
