@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.transforms import MEAN, STD, resize_pair, to_tensors
+from .data.transforms import normalize_batch, resize_pair, to_tensors
 from .io import DarsError
 from .precision import resolve_amp
 from .precision import resolve_channels_last as _channels_last
@@ -98,9 +98,7 @@ def _input(image_rgb, resize, device):
     image, _ = resize_pair(image_rgb, None, resize)
     if torch.device(device).type == "cpu":
         return to_tensors(image)[None]
-    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()
-    mean, std = (torch.as_tensor(v, device=device).view(1, 3, 1, 1) for v in (MEAN, STD))
-    return ((x - mean) / std).contiguous()
+    return normalize_batch(torch.from_numpy(np.ascontiguousarray(image))[None].to(device)).contiguous()
 
 
 def _whole(run, x, size, flip, pair_batch):
@@ -187,20 +185,6 @@ def predict_probs(model, image_rgb, *, resize=None, mode="whole", window=None, s
         # bilinear weights are convex, so every pixel still sums to one.
         probs = F.interpolate(probs[None], size=(h, w), mode="bilinear", align_corners=False)[0]
     return probs.contiguous()
-
-
-@torch.no_grad()
-def predict_probs_batch(model, images_rgb, *, resize=None, flip=True, device="cpu", amp="auto",
-                        channels_last="auto"):
-    """Whole-image probabilities of several images of equal size in one forward (with their
-    flips: 2 x len(images_rgb) images); N x C x H x W. For small images on a GPU, where one
-    image leaves it idle; at Cityscapes size one image and its flip already fill it."""
-    sizes = {tuple(im.shape[:2]) for im in images_rgb}
-    if len(sizes) != 1:
-        raise DarsError(f"predict_probs_batch needs images of one size, got {sorted(sizes)}")
-    run = _Runner(model, device, amp, channels_last, "whole")
-    x = torch.cat([_input(im, resize, device) for im in images_rgb])
-    return _whole(run, x, sizes.pop(), flip, pair_batch=True).contiguous()
 
 
 def describe(mode, resize=None, window=None, stride=None, flip=True, native=None):

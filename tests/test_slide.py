@@ -175,15 +175,6 @@ def test_slide_at_a_resize_returns_probabilities_at_the_image_size():
     assert torch.allclose(probs.sum(0), torch.ones(60, 100), atol=1e-5)
 
 
-def test_batched_whole_images_match_one_at_a_time():
-    model, ims = lite(), [image(32, 64, seed=s) for s in range(3)]
-    batched = slide.predict_probs_batch(model, ims, resize=(24, 48))
-    for im, probs in zip(ims, batched):
-        assert torch.allclose(probs, slide.predict_probs(model, im, resize=(24, 48)), atol=1e-5)
-    with pytest.raises(DarsError, match="one size"):
-        slide.predict_probs_batch(model, [image(32, 64), image(32, 60)])
-
-
 @pytest.mark.parametrize("kwargs, message", [
     (dict(mode="slide", window=0), "window"),
     (dict(mode="slide", window=-3), "window"),
