@@ -19,6 +19,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+python=${PYTHON:-python3}
 data=${GPU_CHECK_DATA:-/tmp/dars-gpu-check-data}  # generated once, reused by both parts
 
 step() {  # step NAME SECONDS COMMAND...
@@ -43,15 +44,15 @@ if [ -n "${GPU_CHECK_SMOKE:-}" ]; then  # the same steps at toy sizes: checks th
 fi
 
 if [ "$part" = eager ] || [ "$part" = all ]; then
-    step env 30 python -c "import json, os, torch, torchvision, cv2; print(json.dumps({'torch': torch.__version__, \
+    step env 30 "$python" -c "import json, os, torch, torchvision, cv2; print(json.dumps({'torch': torch.__version__, \
 'torchvision': torchvision.__version__, 'cv2': cv2.__version__, 'cuda': torch.version.cuda, \
-'gpu': torch.cuda.get_device_name(0), 'bf16': torch.cuda.is_bf16_supported(), 'cpus': os.cpu_count()}))"
-    step tests 150 python -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_slide.py -k cuda
-    step loader 90 python bench/loader_bench.py --workers "${workers[@]}" --batches 8 "${images[@]}"
-    step train 120 python bench/train_bench.py "${model[@]}" --workers "${workers[-1]}" "${images[@]}"
-    step infer 90 python bench/infer_bench.py "${slide[@]}" --fold on off --forward-only
+'gpu': torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, 'cpus': os.cpu_count()}))"
+    step tests 150 "$python" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_slide.py -k cuda
+    step loader 90 "$python" bench/loader_bench.py --workers "${workers[@]}" --batches 8 "${images[@]}"
+    step train 120 "$python" bench/train_bench.py "${model[@]}" --workers "${workers[-1]}" "${images[@]}"
+    step infer 90 "$python" bench/infer_bench.py "${slide[@]}" --fold on off --forward-only
 fi
 if [ "$part" = compile ] || [ "$part" = all ]; then
-    step train_compile 200 python bench/train_bench.py "${model[@]}" --compile --workers "${workers[-1]}" "${images[@]}"
-    step infer_compile 150 python bench/infer_bench.py "${slide[@]}" --fold on --compile on --warmup 3
+    step train_compile 200 "$python" bench/train_bench.py "${model[@]}" --compile --workers "${workers[-1]}" "${images[@]}"
+    step infer_compile 150 "$python" bench/infer_bench.py "${slide[@]}" --fold on --compile on --warmup 3
 fi

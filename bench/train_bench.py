@@ -133,7 +133,7 @@ def main(argv=None):
                 warmup = max(args.warmup, PREFETCH * w + 1)
                 loader = make_loader(ds, args.batch, warmup + args.steps, w, device.type == "cuda")
                 batches = (b[0] for b in loader)
-                elapsed = timed(Trainer(args, device), batches, warmup, args.steps)
+                elapsed = timed(trainer, batches, warmup, args.steps)  # compiled once, if --compile
                 cv2.setNumThreads(cv2_threads)
                 del loader, batches
                 report(row(args, device, "loader", elapsed, workers=w, warmup=warmup, images_in_set=len(ds)))
