@@ -7,7 +7,8 @@
 # eager:   the CUDA tests (tests/test_cuda.py, the CUDA test of tests/test_slide.py), loader
 #          images/s at 8/12/15 workers, PSPNet-50 713x713 training on random tensors and fed by
 #          the real loader (15 workers), slide+flip inference at 1024x2048 with and without
-#          BatchNorm folding.
+#          BatchNorm folding, in memory and from PNGs decoded inline or by 3 workers (the
+#          stages' loop with `--threads 4`).
 # compile: the same training and inference under torch.compile (compilation in the warm-up).
 # Every step has its own time limit and writes OUT_DIR/<step>.jsonl (its JSON lines) and
 # <step>.log; OUT_DIR/summary.txt lists each step's exit status and seconds. Needs torch,
@@ -50,7 +51,8 @@ if [ "$part" = eager ] || [ "$part" = all ]; then
     step tests 150 "$python" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_slide.py -k cuda
     step loader 90 "$python" bench/loader_bench.py --workers "${workers[@]}" --batches 8 "${images[@]}"
     step train 120 "$python" bench/train_bench.py "${model[@]}" --workers "${workers[-1]}" "${images[@]}"
-    step infer 90 "$python" bench/infer_bench.py "${slide[@]}" --fold on off --forward-only
+    step infer 120 "$python" bench/infer_bench.py "${slide[@]}" --fold on off --forward-only \
+        --disk-workers 0 3 --keep "$data-infer"
 fi
 if [ "$part" = compile ] || [ "$part" = all ]; then
     step train_compile 200 "$python" bench/train_bench.py "${model[@]}" --compile --workers "${workers[-1]}" "${images[@]}"

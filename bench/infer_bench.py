@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dars import slide  # noqa: E402
+from dars.data.dataset import ImageList, prefetched  # noqa: E402
 from dars.models import build_model  # noqa: E402
 from dars.models.fold import fold_batchnorm  # noqa: E402
 
@@ -46,6 +47,31 @@ def measure(model, images, warmup, device, **options):
         one(im)
     sync(device)
     return (time.perf_counter() - start) / len(images)
+
+
+def from_disk(model, root, pairs, workers, warmup, device, **options):
+    """Images/s of the stages' loop over PNGs on disk: decoding by `workers` processes ahead of
+    the network (dars.data.dataset.prefetched, as the infer/evaluate stages run it)."""
+    def run(items):
+        for _, im, _ in prefetched(ImageList(root, items), workers):
+            slide.predict_probs(model, im, device=device, **options).max(0)
+        sync(device)
+    run(pairs[:warmup])
+    start = time.perf_counter()
+    run(pairs)
+    return len(pairs) / (time.perf_counter() - start)
+
+
+def disk_tree(args):
+    """(root, pairs) of a generated Cityscapes-layout tree of --images street scenes at the
+    image size, under --keep (reused) or a temporary directory."""
+    import tempfile
+    from dars.data.cityscapes import find_pairs
+    from dars.data.synthetic import generate
+    root = Path(args.keep or tempfile.mkdtemp()) / f"street_{args.height}x{args.width}"
+    if not (root / "leftImg8bit").is_dir():
+        generate(root, num_train=args.images, num_val=1, height=args.height, width=args.width)
+    return root, find_pairs(root, "train")[:args.images]
 
 
 def forward_only(model, mode, views, warmup, images, device, amp, channels_last):
@@ -102,6 +128,10 @@ def main():
     p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--forward-only", action="store_true",
                    help="also time the network alone on device tensors (forward_only_images_per_s)")
+    p.add_argument("--disk-workers", type=int, nargs="*", default=[], metavar="W",
+                   help="also time the stages' loop over generated PNGs (street scenes) on disk, "
+                        "decoded by W worker processes (disk_images_per_s)")
+    p.add_argument("--keep", help="generate the PNGs into this directory (reused) instead of a temporary one")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="also list the N operators taking most device time over one image")
     args = p.parse_args()
@@ -111,6 +141,7 @@ def main():
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as the stages set it: one shape per run
+    tree = disk_tree(args) if args.disk_workers else None
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, size=(args.height, args.width, 3), dtype=np.uint8)
               for _ in range(min(args.images, 4))]
@@ -162,6 +193,10 @@ def main():
                             views = [(n, 3, *net)]
                         row["forward_only_images_per_s"] = forward_only(
                             m, mode, views, args.warmup, args.images, device, amp, channels_last)
+                    if args.disk_workers and error is None:
+                        root, pairs = tree
+                        row["disk_images_per_s"] = {w: from_disk(m, root, pairs, w, args.warmup, device, **options)
+                                                    for w in args.disk_workers}
                     if args.profile and error is None:
                         row["profile_ms"] = profile(m, images[0], device, args.profile, **options)
                     if device.type == "cuda":

@@ -1,13 +1,13 @@
 """Evaluate a checkpoint on the validation images: confusion matrix summed over the whole set."""
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from . import slide
+from .data.dataset import ImageList, prefetched
 from .data.layouts import class_set, find_pairs
 from .infer import load_model, pick_device, predict_probs, prepare_device, resolve_window
-from .io import read_image, read_json, read_label, write_json
+from .io import read_json, write_json
 from .metrics import ConfusionMatrix
 
 
@@ -18,18 +18,16 @@ def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, r
     mode/window/batch_windows/amp/channels_last: see dars.slide.predict_probs (window None in
     slide mode = the checkpoint's training crop, the paper's protocol)."""
     device = pick_device()
-    prepare_device(device, threads)
+    workers = prepare_device(device, threads)
     model, meta = load_model(ckpt, device)
     window = resolve_window(mode, window, meta)
     options = dict(mode=mode, window=window, batch_windows=batch_windows, amp=amp, channels_last=channels_last)
     cm = ConfusionMatrix(meta["num_classes"])
     pairs = find_pairs(layout, root, "val")
     native = set()
-    for image_rel, label_rel in pairs:
-        image = read_image(Path(root) / image_rel)
+    for _, image, label in prefetched(ImageList(root, pairs, labels=True), workers):
         native.add(image.shape[:2])
         probs = predict_probs(model, image, resize, flip, device, **options)
-        label = read_label(Path(root) / label_rel)
         if probs.shape[-2:] != label.shape:  # probabilities go to the label's resolution (§4)
             probs = F.interpolate(probs[None], size=label.shape, mode="bilinear", align_corners=False)[0]
         cm.update(torch.from_numpy(label), probs.argmax(0))

@@ -8,8 +8,10 @@ import torch
 
 from . import slide
 from .data.cityscapes import image_id, read_list
+from .data.dataset import ImageList, prefetched
+from .distributed import resolve_workers
 from .gpu import claim_device
-from .io import DarsError, read_image
+from .io import DarsError
 from .models import build_model
 from .models.fold import fold_batchnorm
 from .shards import ShardWriter
@@ -79,12 +81,17 @@ def resolve_window(mode, window, meta):
 
 
 def prepare_device(device, threads):
+    """Threads and cuDNN for an inference stage; returns how many processes decode images
+    ahead of the network (dars.data.dataset.prefetched): on CUDA all the job's threads but
+    the one feeding the GPU, on CPU none (there the threads are the compute itself)."""
+    workers = resolve_workers("auto", threads, device)
     if threads:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(max(1, threads - workers))
     if device.type == "cuda":
         # Every window (and, per dataset, every image) has one shape: let cuDNN pick its fastest
         # convolutions once. Inference only, so its non-determinism cannot reach training.
         torch.backends.cudnn.benchmark = True
+    return workers
 
 
 def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, resize=None, flip=True, threads=None,
@@ -93,15 +100,16 @@ def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, resize=None, 
     mode/window/batch_windows/amp/channels_last: see dars.slide.predict_probs (window None in
     slide mode = the checkpoint's training crop)."""
     device = pick_device()
-    prepare_device(device, threads)
+    workers = prepare_device(device, threads)
     model, meta = load_model(ckpt, device)
     window = resolve_window(mode, window, meta)
     options = dict(mode=mode, window=window, batch_windows=batch_windows, amp=amp, channels_last=channels_last)
     pairs = read_list(list_file, root)
+    pairs = [pairs[i] for i in shard_slice(len(pairs), num_shards, shard)]
     with ShardWriter(out_dir, meta["num_classes"]) as writer:
-        for i in shard_slice(len(pairs), num_shards, shard):
+        for i, image, _ in prefetched(ImageList(root, pairs), workers):
             image_rel, label_rel = pairs[i]
-            probs = predict_probs(model, read_image(Path(root) / image_rel), resize, flip, device, **options)
+            probs = predict_probs(model, image, resize, flip, device, **options)
             conf, pred = probs.max(0)
             iid = image_id(image_rel)
             picks = torch.from_numpy(sample_pixels(iid, conf.numel())).to(probs.device)

@@ -82,3 +82,19 @@ def test_shard_slices_cover_every_item_once():
         for k in (1, 3, 8):
             items = [i for s in range(k) for i in shard_slice(n, k, s)]
             assert items == list(range(n))
+
+
+def test_decoding_workers_change_nothing(tiny_cityscapes, split_dir, tmp_path, monkeypatch):
+    """Inference stages decode ahead in worker processes on a GPU (threads - 1 of them); forced
+    on here, shards and miou.json are byte-identical to decoding inline."""
+    train(dict(SETTINGS, epochs=1), tmp_path / "m.pt", tiny_cityscapes, split_dir / "labeled.txt", log=lambda m: None)
+    outputs = {}
+    for workers in (0, 2):
+        monkeypatch.setattr("dars.infer.resolve_workers", lambda value, threads, device: workers)
+        base = tmp_path / f"w{workers}"
+        infer_stage(tmp_path / "m.pt", tiny_cityscapes, split_dir / "unlabeled.txt", base / "shard", 2, 1, threads=3)
+        evaluate_stage(tmp_path / "m.pt", tiny_cityscapes, base / "miou.json", threads=3)
+        outputs[workers] = {p.relative_to(base): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
+    assert outputs[0].keys() == outputs[2].keys() and len(outputs[0]) == 5
+    for name, data in outputs[0].items():
+        assert data == outputs[2][name], name
