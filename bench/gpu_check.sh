@@ -8,7 +8,8 @@
 #          images/s at 8/12/15 workers, PSPNet-50 713x713 training on random tensors and fed by
 #          the real loader (15 workers), slide+flip inference at 1024x2048 with and without
 #          BatchNorm folding, in memory and from PNGs decoded inline or by 3 workers (the
-#          stages' loop with `--threads 4`).
+#          stages' loop with `--threads 4`); whole-image inference with and without
+#          channels_last.
 # compile: the same training and inference under torch.compile (compilation in the warm-up).
 # Every step has its own time limit and writes OUT_DIR/<step>.jsonl (its JSON lines) and
 # <step>.log; OUT_DIR/summary.txt lists each step's exit status and seconds. Needs torch,
@@ -53,6 +54,7 @@ if [ "$part" = eager ] || [ "$part" = all ]; then
     step train 120 "$python" bench/train_bench.py "${model[@]}" --workers "${workers[-1]}" "${images[@]}"
     step infer 120 "$python" bench/infer_bench.py "${slide[@]}" --fold on off --forward-only \
         --disk-workers 0 3 --keep "$data-infer"
+    step infer_whole 60 "$python" bench/infer_bench.py "${slide[@]}" --modes whole --channels-last on off
 fi
 if [ "$part" = compile ] || [ "$part" = all ]; then
     step train_compile 200 "$python" bench/train_bench.py "${model[@]}" --compile --workers "${workers[-1]}" "${images[@]}"
