@@ -9,7 +9,6 @@ class maps and float16 confidences with heavy ties at 1.0. Prints one row per ru
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys

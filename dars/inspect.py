@@ -163,7 +163,7 @@ def _shards(dirs):
     out = [f"{where}: teacher outputs, {n} images, {num_classes} classes"]
     if n == 0:
         return out[0]
-    out += [f"image sizes: " + ", ".join(f"{s} x{c}" for s, c in sizes.most_common()),
+    out += ["image sizes: " + ", ".join(f"{s} x{c}" for s, c in sizes.most_common()),
             f"total pixels: {pixels:,}",
             f"bytes on disk: {nbytes:,} ({nbytes / n:,.0f} per image, {nbytes / max(pixels, 1):.2f} per pixel)",
             f"images with a ground-truth path: {with_gt}/{n}",

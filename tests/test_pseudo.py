@@ -1,5 +1,4 @@
 """Pseudo-labelers: exact thresholds from histograms, selection counts, order-free randomness, stats."""
-import json
 from fractions import Fraction
 from pathlib import Path
 

@@ -1,7 +1,6 @@
 """End to end: Snakemake runs the whole chain on a tiny synthetic config; bad input fails clearly."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
