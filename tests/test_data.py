@@ -140,3 +140,14 @@ def test_normalize_batch_is_to_tensors_bitwise():
     x = normalize_batch(torch.from_numpy(images))
     assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(x.contiguous(), torch.stack([to_tensors(im) for im in images]))
+
+
+def test_pairs_of_different_sizes_are_a_clear_error(tmp_path):
+    from dars.data.dataset import SegmentationPairs
+    from dars.io import write_png
+    write_png(tmp_path / "a.png", np.zeros((8, 12, 3), np.uint8), rgb=True)
+    write_png(tmp_path / "a_label.png", np.zeros((8, 10), np.uint8))
+    pairs = SegmentationPairs([(tmp_path / "a.png", tmp_path / "a_label.png")],
+                              augment_args=dict(crop=(4, 4), scale_range=(1, 1)))
+    with pytest.raises(DarsError, match="a_label.png: label is 8x10 but its image"):
+        pairs[0]

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..io import read_image, read_label
+from ..io import DarsError, read_image, read_label
 from .transforms import augment, resize_pair
 
 
@@ -32,6 +32,10 @@ class SegmentationPairs(Dataset):
     def __getitem__(self, index):
         image_path, label_path = self.pairs[index]
         image, label = read_image(image_path), read_label(label_path)
+        if image.shape[:2] != label.shape:
+            raise DarsError(f"{label_path}: label is {label.shape[0]}x{label.shape[1]} but its image {image_path} "
+                            f"is {image.shape[0]}x{image.shape[1]}; they must be the same size "
+                            "(`python -m dars prepare <layout> <root>` resizes ScanNet's colour frames)")
         if self.augment_args is None:
             image, label = resize_pair(image, label, self.resize)
         else:
