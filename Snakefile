@@ -20,6 +20,7 @@ include: "workflow/rules/train.smk"      # round k student
 include: "workflow/rules/evaluate.smk"   # mIoU on val
 include: "workflow/rules/report.smk"     # mean/std over seeds, per-method tables
 include: "workflow/rules/paper.smk"      # the supplementary's tables and figures (config paper:)
+include: "workflow/rules/evidence.smk"   # gates + paired gains on a converged, label-limited setting
 
 report: "workflow/report/workflow.rst"
 
@@ -35,3 +36,8 @@ rule paper:
     input:
         expand("results/paper/{table}.html", table=dars.paper.TABLES),
         expand("results/paper/{figure}.png", figure=dars.paper.FIGURES),
+
+
+rule evidence:
+    input:
+        "results/evidence/evidence.md",

@@ -142,9 +142,10 @@ def build_parser():
     a.add_argument("--overlay", help="write an image | ground truth | labels panel here")
     a.add_argument("--root", help="dataset root (for overlays)")
 
-    from . import figures, tables
+    from . import evidence, figures, tables
     tables.add_cli(sub)
     figures.add_cli(sub)
+    evidence.add_cli(sub)
     return p
 
 
@@ -208,7 +209,7 @@ def run(args):
     elif stage == "table":
         from .report import method_table
         method_table(args.files, args.out_csv, args.out_md)
-    elif hasattr(args, "handler"):  # paper-table, paper-figure
+    elif hasattr(args, "handler"):  # paper-table, paper-figure, evidence
         args.handler(args)
     elif stage == "inspect":
         from .inspect import inspect

@@ -1,4 +1,7 @@
-"""Pseudo-labelers ST, CBST, DARS and DA (DARS without random sampling) over teacher shards.
+"""Pseudo-labelers ST, CBST, DARS and DA (DARS without random sampling) over teacher shards,
+and the diagnostic `truth`: the unlabeled images' ground truth, written where pseudo labels go
+so the student trains on it through exactly the pseudo-label path (an upper bound on what any
+pseudo-labeler can add, and a check that the path itself works).
 
 Every labeler thresholds the per-pixel confidence s (float16 max softmax probability), per
 predicted class or (ST) globally. For non-negative float16 the order of bit patterns is the order
@@ -24,7 +27,7 @@ from .io import (DarsError, atomic_dir, atomic_path, read_json, read_label, writ
 from .metrics import kl_divergence
 from .shards import Shard
 
-LABELERS = ("st", "cbst", "dars", "da")
+LABELERS = ("st", "cbst", "dars", "da", "truth")
 NUM_BITS = 65536
 ONE_BITS = 0x3C00  # float16 1.0: confidences in [0, 1] have bit patterns 0..0x3C00
 
@@ -139,6 +142,9 @@ def compute_thresholds(hist, labeler, alpha, prior_shares=None) -> dict:
     ge = np.cumsum(hist[:, ::-1], axis=1, dtype=np.int64)[:, ::-1]
     out = {"labeler": labeler, "alpha": float(alpha), "num_classes": num_classes,
            "num_pixels": num_pixels, "prior": prior}
+    if labeler == "truth":  # no threshold: every pixel takes its ground truth at the label stage
+        out["classes"] = [{"m": int(ge[c, 0])} for c in range(num_classes)]
+        return out
     if labeler == "st":
         n = int(a * num_pixels)  # int() of a non-negative Fraction is its floor
         g = _select(ge.sum(0), n, n, sample=True)
@@ -229,6 +235,19 @@ def _check_id(image_id, where):
         raise DarsError(f"{where}: image id {image_id!r} cannot be used as a file name")
 
 
+def _truth_label(dataset_root, meta, shape, num_classes, where):
+    """The `truth` labeler's map: the image's ground truth, checked like a pseudo label."""
+    if dataset_root is None or not meta.get("label"):
+        raise DarsError(f"{where}: the truth labeler needs the image's ground truth (--root, and a label "
+                        "path in the shard index)")
+    gt = read_label(Path(dataset_root) / meta["label"])
+    if gt.shape != tuple(shape):
+        raise DarsError(f"{where}: ground truth {meta['label']} is {gt.shape}, the teacher's map {tuple(shape)}")
+    if (gt[gt != IGNORE] >= num_classes).any():
+        raise DarsError(f"{where}: ground truth {meta['label']} holds ids outside 0..{num_classes - 1} and {IGNORE}")
+    return gt.astype(np.uint8)
+
+
 def label_stage(shard_dir, thresholds_json, out_dir, seed, round, dataset_root=None):
     shard = Shard(shard_dir)
     th = read_json(thresholds_json)
@@ -243,7 +262,10 @@ def label_stage(shard_dir, thresholds_json, out_dir, seed, round, dataset_root=N
             iid = meta["id"]
             where = f"shard {shard.path}: image {iid}"
             _check_id(iid, where)
-            lab = label_image(iid, pred, conf, th, seed, round, where=where)
+            if th["labeler"] == "truth":
+                lab = _truth_label(dataset_root, meta, pred.shape, C, where)
+            else:
+                lab = label_image(iid, pred, conf, th, seed, round, where=where)
             write_png(tmp / f"{iid}.png", lab)
             pseudo += np.bincount(lab.ravel(), minlength=256)[:C]
             num_pixels += lab.size

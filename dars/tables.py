@@ -1,10 +1,12 @@
 """The DARS supplementary's tables (S1-S7), regenerated from per-run artifacts.
 
 A spec (a JSON dict) names the per-run `miou.json` files of every cell; a cell is the mean and
-sample std (ddof=1) over its seeds. Kinds: `sweep` (one metric over settings: S1-S3),
+sample std (ddof=1) over its seeds; a gain is paired (per-seed differences, see `paired_gain`).
+Kinds: `sweep` (one metric over settings: S1-S3),
 `per_class` (per-class IoU, mIoU and tail-class mIoU per method, plus gain rows: S4, S6),
 `iterative` (rounds x settings: S5) and `kl` (D_KL(true || pseudo) vs mIoU gain: S7).
-As in dars/report.py the CSV keeps fractions (one line per cell: mean, std, n, seeds); only
+As in dars/report.py the CSV keeps fractions (one line per cell: mean, std, n, seeds, per-seed
+values and, for gains, the sign count); only
 the Markdown shows percentages, because people read it.
 """
 import json
@@ -23,20 +25,24 @@ IDENTITY = ("dataset", "split", "round", "method", "labeler", "alpha", "scale_ra
 TAIL_SHARE = 0.01  # a tail class holds under 1% of the val ground-truth pixels
 TAIL_MARK = "†"
 MINUS = "−"
-PERCENT = {"miou", "iou", "tail"}  # metrics shown in percent; the others (KL, nats) as they are
+PERCENT = {"miou", "iou", "tail", "share"}  # metrics shown in percent; the others (KL, nats) as they are
 LABELS = {"miou": "mIoU (%)", "kl_true_pseudo": "D_KL(true ‖ pseudo)"}
-CSV_COLUMNS = ["row", "column", "metric", "mean", "std", "n", "seeds"]
+CSV_COLUMNS = ["row", "column", "metric", "mean", "std", "n", "seeds", "values", "wins"]
 
 
 @dataclass
 class Value:
-    """One table cell: a mean over seeds (with its std), or a difference of two means (gain)."""
+    """One table cell: a mean over seeds (with its std), or a paired gain: the mean and std of
+    the per-seed differences of two cells, with `wins` = seeds whose difference has the mean's
+    sign. `values` are the per-seed values, aligned with `seeds`."""
     metric: str
     mean: float
     std: float = float("nan")
     n: int = 0
     seeds: tuple = ()
     gain: bool = False
+    values: tuple = ()
+    wins: int = 0
 
 
 @dataclass
@@ -70,18 +76,28 @@ def stat(values, metric, runs):
     seeds = tuple(r["seed"] for r, keep in zip(runs, ok) if keep)
     if not ok.any():
         return Value(metric, float("nan"), float("nan"), 0, ())
-    return Value(metric, float(v[ok].mean()), _std(v[ok]), int(ok.sum()), seeds)
+    return Value(metric, float(v[ok].mean()), _std(v[ok]), int(ok.sum()), seeds, values=tuple(v[ok].tolist()))
 
 
 def _miou(runs):
     return stat([r["miou"] for r in runs], "miou", runs)
 
 
-def gain(a, b):
-    """a - b of two cells' means (no std: the seeds of two methods are not paired samples)."""
+def paired_gain(a, b):
+    """a - b per seed over the seeds both cells have: one seed fixes the split, the round-0 model
+    and the augmentation stream of every method, so seeds pair runs and the per-seed difference
+    is the statistic (its spread is far below the spread of either cell). None without a common seed."""
     if a is None or b is None:
         return None
-    return Value(a.metric, a.mean - b.mean, gain=True)
+    x, y = dict(zip(a.seeds, a.values)), dict(zip(b.seeds, b.values))
+    common = [seed for seed in x if seed in y]
+    if not common:
+        return None
+    d = np.array([x[seed] - y[seed] for seed in common], dtype=np.float64)
+    mean = float(d.mean())
+    wins = int(np.sum(d > 0) if mean > 0 else np.sum(d < 0) if mean < 0 else np.sum(d == 0))
+    return Value(a.metric, mean, _std(d), len(common), tuple(common), gain=True, values=tuple(d.tolist()), wins=wins)
+
 
 
 def kl_value(runs, what):
@@ -121,11 +137,16 @@ def _mapping(spec, key):
     return cells
 
 
+GAIN_NOTE = ("gains are paired: mean ± std of the per-seed differences (a seed fixes the split, the round-0 "
+             "model and the augmentation stream of every method), [k/n] = seeds whose difference has the "
+             "sign of the mean")
+
+
 def _seed_note(table):
     ns = sorted({v.n for _, vals in table.rows for v in vals if v is not None and not v.gain and v.n})
     seeds = "/".join(map(str, ns)) if ns else "0"
     return (f"Mean ± sample standard deviation (ddof=1) over {seeds} seed(s) per cell; "
-            "no ± where a cell has one seed; gains are differences of means; – = not applicable.")
+            f"no ± where a cell has one seed; {GAIN_NOTE}; – = not applicable.")
 
 
 def sweep_table(spec, title, min_seeds):
@@ -185,7 +206,7 @@ def per_class_table(spec, title, min_seeds):
         a, b = pair
         if a not in by_label or b not in by_label:
             raise DarsError(f"{title}: gain {a!r} - {b!r} names a row that is not in rows {list(by_label)}")
-        rows.append((f"{a} {MINUS} {b}", [gain(x, y) for x, y in zip(by_label[a], by_label[b])]))
+        rows.append((f"{a} {MINUS} {b}", [paired_gain(x, y) for x, y in zip(by_label[a], by_label[b])]))
     if tail is not None:
         share = spec.get("tail_share", TAIL_SHARE)
         notes.append(f"{TAIL_MARK} tail class: under {100 * share:g}% of the val ground-truth pixels "
@@ -232,7 +253,7 @@ def iterative_table(spec, title, min_seeds):
     if any("supervised" in c for c in cols.values()):
         rows.append((f"supervised (round {at})", [c.get("supervised") for c in cols.values()] + pad))
     rows.append((f"gain (round {at} {MINUS} Baseline)",
-                 [gain(c[f"round {last[k]}"], c["baseline"]) for k, c in cols.items()] + pad))
+                 [paired_gain(c[f"round {last[k]}"], c["baseline"]) for k, c in cols.items()] + pad))
     notes = ["mIoU in %; supervised = the compute-matched control trained on the labeled images only."]
     return Table(title, spec.get("corner", ""), list(cols) + list(oracle), rows, notes)
 
@@ -245,7 +266,7 @@ def kl_table(spec, title, min_seeds):
         raise DarsError(f"{title}: baseline {base!r} is not a row ({list(cells)})")
     mious = {k: _miou(runs) for k, runs in cells.items()}
     rows = [(k, [kl_value(runs, f"{title}: row {k!r}"), mious[k],
-                 None if k == base else gain(mious[k], mious[base])]) for k, runs in cells.items()]
+                 None if k == base else paired_gain(mious[k], mious[base])]) for k, runs in cells.items()]
     notes = [f"D_KL(true ‖ pseudo): KL divergence (nats) from the true class distribution of the unlabeled "
              f"images to that of the pseudo labels (pseudo_stats.json gt.kl_true_pseudo); gain in mIoU "
              f"points over {base}."]
@@ -272,7 +293,8 @@ def fmt(v):
     scale, spec = (100, ".1f") if v.metric in PERCENT else (1, ".4f")
     if v.gain:
         text = f"{scale * v.mean:+{spec}}"
-        return "+" + text[1:] if float(text) == 0 else text  # no "-0.0"
+        text = "+" + text[1:] if float(text) == 0 else text  # no "-0.0"
+        return text + (f" ± {scale * v.std:{spec}}" if v.n >= 2 else "") + (f" [{v.wins}/{v.n}]" if v.n >= 2 else "")
     text = f"{scale * v.mean:{spec}}"
     return text + (f" ± {scale * v.std:{spec}}" if v.n >= 2 else "")
 
@@ -294,10 +316,11 @@ def frame(table):
         for col, v in zip(plain, vals):
             if v is not None:
                 metric = v.metric + ("_gain" if v.gain else "")
-                out.append({"row": label, "column": col, "metric": metric, "mean": v.mean,
-                            "std": None if v.gain else v.std, "n": None if v.gain else v.n,
-                            "seeds": None if v.gain else ";".join(map(str, v.seeds))})
-    return pd.DataFrame(out, columns=CSV_COLUMNS).astype({"n": "Int64"})
+                out.append({"row": label, "column": col, "metric": metric, "mean": v.mean, "std": v.std,
+                            "n": v.n, "seeds": ";".join(map(str, v.seeds)),
+                            "values": ";".join(f"{x!r}" for x in v.values),
+                            "wins": v.wins if v.gain else None})
+    return pd.DataFrame(out, columns=CSV_COLUMNS).astype({"n": "Int64", "wins": "Int64"})
 
 
 def html(table):

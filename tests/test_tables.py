@@ -66,7 +66,9 @@ def test_per_class_numbers_tail_and_gains(runs, tmp_path):
     assert cell(csv, "DARS", "tail")["mean"] == pytest.approx(0.16)
     assert cell(csv, "Baseline", "tail")["mean"] == pytest.approx(0.05)
     gain = cell(csv, "DARS − Baseline", "tail")
-    assert gain["mean"] == pytest.approx(0.11) and gain["metric"] == "tail_gain" and math.isnan(gain["std"])
+    # Paired per seed: pole (the tail) goes .00->.12, .06->.15, .09->.21.
+    assert gain["mean"] == pytest.approx(0.11) and gain["metric"] == "tail_gain"
+    assert gain["std"] == pytest.approx(np.std([0.12, 0.09, 0.12], ddof=1)) and gain["wins"] == 3 and gain["n"] == 3
     assert cell(csv, "DARS − Baseline", "car")["mean"] == pytest.approx(0.03)
     assert cell(csv, "DARS", "rider")["n"] == 0  # absent in every seed: no value
     md = (tmp_path / "s4.md").read_text().splitlines()
@@ -75,7 +77,7 @@ def test_per_class_numbers_tail_and_gains(runs, tmp_path):
     assert md[3] == "|:---|---:|---:|---:|---:|---:|---:|"
     assert md[4].startswith("| Baseline | 90.0 ± 0.0 | 60.0 ± 0.0 | 5.0 ± 4.6 | – | 51.7 ± 1.5 | ")
     assert md[6] == "| DARS | 90.0 ± 0.0 | 63.0 ± 0.0 | 16.0 ± 4.6 | – | 56.3 ± 1.5 | 16.0 ± 4.6 |"
-    assert md[7].startswith("| DARS − Baseline | +0.0 | +3.0 | +11.0 | – |")
+    assert md[7].startswith("| DARS − Baseline | +0.0 ± 0.0 [3/3] | +3.0 ± 0.0 [3/3] | +11.0 ± 1.7 [3/3] | – |")
     text = "\n".join(md)
     assert "over 3 seed(s)" in text and "ddof=1" in text and "† tail class: under 1%" in text
     assert "the 1 tail classes" in text
@@ -141,7 +143,9 @@ def test_iterative(runs, tmp_path):
     assert [line.split(" | ")[0] for line in md[4:9]] == [
         "| Baseline", "| DARS round 1", "| DARS round 2", "| supervised (round 2)", "| gain (round 2 − Baseline)"]
     assert md[4].endswith("| 65.0 ± 0.0 |") and md[5].endswith("| – |")
-    assert md[8] == "| gain (round 2 − Baseline) | +4.7 | – |"
+    gains = [(1.53 + p) / 3 - (1.5 + q) / 3 for p, q in zip((.12, .15, .21), (0.0, 0.06, 0.09))]
+    assert md[8] == (f"| gain (round 2 − Baseline) | +{100 * np.mean(gains):.1f} ± "
+                     f"{100 * np.std(gains, ddof=1):.1f} [3/3] | – |")
     csv = pd.read_csv(tmp_path / "s5.csv")
     assert cell(csv, "gain (round 2 − Baseline)", "1/8")["mean"] == pytest.approx(np.mean([.55, .56, .58]) - np.mean(
         [(1.5 + p) / 3 for p in (0.0, 0.06, 0.09)]))
@@ -158,7 +162,7 @@ def test_kl_table(runs, tmp_path):
     md = (tmp_path / "s7.md").read_text().splitlines()
     assert md[2] == "| method | D_KL(true ‖ pseudo) | mIoU (%) | gain (mIoU) |"
     assert md[4] == "| Baseline | – | 51.7 ± 1.5 | – |"
-    assert md[6] == "| DARS | 0.0130 ± 0.0036 | 56.3 ± 1.5 | +4.7 |"
+    assert md[6] == "| DARS | 0.0130 ± 0.0036 | 56.3 ± 1.5 | +4.7 ± 0.6 [3/3] |"
     csv = pd.read_csv(tmp_path / "s7.csv")
     kl = cell(csv, "DARS", "D_KL(true ‖ pseudo)")
     assert kl["mean"] == pytest.approx(0.013) and kl["std"] == pytest.approx(np.std([.010, .012, .017], ddof=1))

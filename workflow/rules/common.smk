@@ -3,6 +3,7 @@ import json
 import re
 
 import dars.config
+import dars.evidence
 import dars.figures
 import dars.paper
 import dars.tables
@@ -208,3 +209,11 @@ def paper_figure_spec(wildcards):
 
 def paper_figure_inputs(wildcards):
     return dars.figures.spec_inputs(_config(dars.paper.figure_spec, wildcards.figure))
+
+
+def evidence_spec(wildcards):
+    return json.dumps(_config(dars.evidence.spec))
+
+
+def evidence_inputs(wildcards):
+    return dars.evidence.inputs(_config(dars.evidence.spec))

@@ -1,0 +1,305 @@
+"""The `evidence` target: does self-training add anything beyond more training steps?
+
+A gain counts only against the compute-matched `supervised` control, on a setting where round 0
+is converged (more labeled-only training no longer helps) and labels are the limit (all labels
+help a lot). Both gates are computed here from the runs, never assumed, and printed above the
+tables; a failed gate is said in words. Every gain is paired: one seed fixes the split, the
+round-0 model and the augmentation stream of every method, so the statistic is the per-seed
+difference (mean ± std, and [k/n] = seeds whose difference has the sign of the mean).
+
+`spec(config)` resolves config.yaml's `evidence:` section into the per-run files; `write` reads
+them (miou.json, pseudo_stats.json, split.json, the round-0 teacher's shards and the dataset's
+labels for its calibration) and writes evidence.{md,csv,html}.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .classes import IGNORE
+from .io import DarsError, atomic_path, read_json, read_label
+from .shards import Shard
+from .tables import MINUS, TAIL_SHARE, Table, Value, fmt, frame, load_cell, paired_gain, stat, tail_classes
+
+GATES = {"converged": 0.005, "label_limited": 0.08, "step_ratio": 0.5}  # mIoU as fractions
+CALIBRATION_BINS = 10
+
+
+def _run(ds, split, seed, stage, file="miou.json"):
+    return f"results/{ds}/split{split}/seed{seed}/{stage}/{file}"
+
+
+def spec(config, num_shards=None):
+    """The evidence spec: row label -> per-seed miou.json files, the comparisons, the gates' rows."""
+    e = config.get("evidence")
+    if not e:
+        raise DarsError("config key evidence: missing; the evidence target needs it (see config.yaml)")
+    for key in ("dataset", "split", "seeds", "control", "methods", "round2"):
+        if key not in e:
+            raise DarsError(f"config key evidence.{key}: missing")
+    ds, split, seeds = e["dataset"], e["split"], e["seeds"]
+    if ds not in config["datasets"]:
+        raise DarsError(f"config key evidence.dataset: {ds!r} is not under datasets:")
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise DarsError("config key evidence.seeds: at least 2 distinct seeds (paired statistics need them)")
+    methods = dict(e["methods"])
+    for label, name in [("control", e["control"])] + list(methods.items()):
+        if name not in config["methods"]:
+            raise DarsError(f"config key evidence.methods.{label}: {name!r} is not a method preset")
+    if config["methods"][e["control"]]["labeler"] != "none":
+        raise DarsError(f"config key evidence.control: {e['control']!r} must be a preset with labeler none")
+    for label in e["round2"]:
+        if label not in methods:
+            raise DarsError(f"config key evidence.round2: {label!r} is not a label of evidence.methods")
+    if e["round2"] and config["rounds"] < 2:
+        raise DarsError("config key evidence.round2: needs rounds >= 2")
+    control = e["control"]
+    cells = lambda stage, s=split: [_run(ds, s, seed, stage) for seed in seeds]  # noqa: E731
+    rows = {"round 0": cells("round0"), "oracle (all labels)": cells("round0", 1)}
+    rows[f"{control} r1"] = cells(f"{control}/round1")
+    rows.update({f"{label} r1": cells(f"{name}/round1") for label, name in methods.items()})
+    if e["round2"]:
+        rows[f"{control} r2"] = cells(f"{control}/round2")
+        rows.update({f"{label} r2": cells(f"{methods[label]}/round2") for label in e["round2"]})
+    comparisons = [["converged", f"{control} r1", "round 0"], ["label_limited", "oracle (all labels)", "round 0"]]
+    for r in (1, 2):
+        for label in [lab for lab in methods if r == 1 or lab in e["round2"]]:
+            comparisons.append([None, f"{label} r{r}", f"{control} r{r}"])
+        for label in [lab for lab in methods if r == 1 or lab in e["round2"]]:
+            comparisons.append([None, f"{label} r{r}", "round 0"])
+    labels = list(methods)
+    for a, b in [("DARS", "CBST"), ("DARS", "ST")]:
+        if a in labels and b in labels:
+            comparisons.append([None, f"{a} r1", f"{b} r1"])
+    for label in e["round2"]:
+        comparisons.append([None, f"{label} r2", f"{label} r1"])
+    seed_dirs = [f"results/{ds}/split{split}/seed{seed}" for seed in seeds]
+    shards = range(num_shards if num_shards is not None else config["num_shards"])
+    return {"dataset": ds, "split": split, "seeds": seeds, "control": control, "rows": rows,
+            "pseudo": [k for k in rows if k.split(" r")[0] in methods],
+            "comparisons": comparisons, "root": config["datasets"][ds]["root"],
+            "val_prior": f"{seed_dirs[0]}/prior_td.json",
+            "split_json": [f"{d}/split/split.json" for d in seed_dirs],
+            "teacher_shards": [[f"{d}/round0/shards/{k}" for k in shards] for d in seed_dirs]}
+
+
+def inputs(spec_):
+    """Every file and directory the evidence stage reads (a Snakemake rule's input)."""
+    out = [f for files in spec_["rows"].values() for f in files]
+    out += [str(Path(f).with_name("pseudo_stats.json")) for k in spec_["pseudo"] for f in spec_["rows"][k]]
+    out += [spec_["val_prior"]] + spec_["split_json"] + [d for dirs in spec_["teacher_shards"] for d in dirs]
+    return out
+
+
+def _tail_mean(iou, tail):
+    vals = [iou[c] for c in tail if iou[c] is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _cells(spec_, tail):
+    """row label -> (runs, mIoU Value, tail Value), checked to be one experiment over the listed seeds."""
+    out = {}
+    for label, files in spec_["rows"].items():
+        runs = load_cell(files, f"evidence: row {label!r}", min_seeds=len(spec_["seeds"]))
+        out[label] = (runs, stat([r["miou"] for r in runs], "miou", runs),
+                      stat([_tail_mean(r["iou"], tail) for r in runs], "tail", runs))
+    return out
+
+
+def _seed_values(v, seeds, metric):
+    by_seed = dict(zip(v.seeds, v.values))
+    return [Value(metric, by_seed[s], n=1, seeds=(s,), values=(by_seed[s],), gain=v.gain)
+            if s in by_seed else None for s in seeds]
+
+
+def gates(cells, spec_):
+    """{name: (passed, Value or ratio, text)} for converged, label-limited and the step ratio."""
+    out = {}
+    for name, a, b in spec_["comparisons"]:
+        if name is None:
+            continue
+        g = paired_gain(cells[a][1], cells[b][1])
+        if name == "converged":
+            ok = g.mean <= GATES["converged"]
+            out[name] = (ok, f"converged: {'PASS' if ok else 'FAIL'}: {a} {MINUS} {b} = {fmt(g)} mIoU "
+                             f"(must be at most +{100 * GATES['converged']:.1f})"
+                             + ("" if ok else "; round 0 not converged: gains include extra training"))
+        else:
+            ok = g.mean >= GATES["label_limited"]
+            out[name] = (ok, f"label-limited: {'PASS' if ok else 'FAIL'}: {a} {MINUS} {b} = {fmt(g)} mIoU "
+                             f"(must be at least +{100 * GATES['label_limited']:.1f})"
+                             + ("" if ok else "; labels are not the limit here, unlabeled data cannot show its worth"))
+    base = {r["iteration"] for r in cells["round 0"][0]}
+    students = {k: {r["iteration"] for r in cells[k][0]} for k in cells if k.endswith(("r1", "r2"))}
+    if len(base) != 1 or any(len(v) != 1 for v in students.values()):
+        raise DarsError("evidence: the runs of one row differ in their number of steps; stale outputs?")
+    base = base.pop()
+    ratio = min(v.pop() for v in students.values()) / base
+    ok = ratio >= GATES["step_ratio"]
+    out["step_ratio"] = (ok, f"compute: {'PASS' if ok else 'FAIL'}: each student round runs at least {ratio:.2f}x "
+                             f"round 0's {base} steps (must be at least {GATES['step_ratio']:.2f}; the authors' "
+                             "ratio is about 14)")
+    return out
+
+
+def _pseudo_row(runs, tail, what):
+    """Per-seed diagnostics of a row's pseudo labels: coverage, precision, KL, tail shares."""
+    keys = ("coverage", "precision", "kl_true_pseudo", "tail_true", "tail_teacher", "tail_pseudo",
+            "tail_precision", "tail_recall")
+    per = {k: [] for k in keys}
+    for r in runs:
+        path = Path(r["_file"]).with_name("pseudo_stats.json")
+        s = read_json(path)
+        if (s.get("labeler"), s.get("alpha")) != (r.get("labeler"), r.get("alpha")):
+            raise DarsError(f"{what}: {path} does not belong to {r['_file']} (labeler/alpha differ); stale outputs?")
+        gt = s.get("gt")
+        if not gt:
+            raise DarsError(f"{what}: {path} has no ground-truth statistics")
+        tp, on_gt, gt_px = (np.asarray(gt[k], np.float64) for k in ("tp", "pseudo_on_gt", "gt_pixels"))
+        pseudo = np.asarray(s["pseudo_counts"], np.float64)
+        m = np.asarray([c.get("m", 0) for c in s["thresholds"]["classes"]], np.float64)
+        per["coverage"].append(s["coverage"])
+        per["precision"].append(tp.sum() / on_gt.sum() if on_gt.sum() else None)
+        per["kl_true_pseudo"].append(gt["kl_true_pseudo"])
+        per["tail_true"].append(gt_px[tail].sum() / gt_px.sum())
+        per["tail_teacher"].append(m[tail].sum() / m.sum())
+        per["tail_pseudo"].append(pseudo[tail].sum() / pseudo.sum() if pseudo.sum() else None)
+        per["tail_precision"].append(tp[tail].sum() / on_gt[tail].sum() if on_gt[tail].sum() else None)
+        per["tail_recall"].append(tp[tail].sum() / gt_px[tail].sum() if gt_px[tail].sum() else None)
+    return [stat(per[k], "share" if k != "kl_true_pseudo" else "kl_true_pseudo", runs) for k in keys]
+
+
+def teacher_calibration(shard_dirs, root, num_bins=CALIBRATION_BINS):
+    """Pixel accuracy, mean confidence and expected calibration error of a teacher over its shards
+    (the unlabeled images, against their ground truth)."""
+    count, conf_sum, correct = (np.zeros(num_bins) for _ in range(3))
+    for d in shard_dirs:
+        shard = Shard(d)
+        for i in range(len(shard)):
+            meta, pred, conf = shard.get(i)
+            if not meta.get("label"):
+                raise DarsError(f"{d}: image {meta['id']} has no label path; calibration needs ground truth")
+            gt = read_label(Path(root) / meta["label"])
+            valid = gt != IGNORE
+            c = conf[valid].astype(np.float64)
+            b = np.minimum((c * num_bins).astype(int), num_bins - 1)
+            count += np.bincount(b, minlength=num_bins)
+            conf_sum += np.bincount(b, weights=c, minlength=num_bins)
+            correct += np.bincount(b, weights=(pred[valid] == gt[valid]).astype(np.float64), minlength=num_bins)
+    n = count.sum()
+    if not n:
+        raise DarsError(f"{shard_dirs}: no labeled pixel to calibrate on")
+    ece = float(np.abs(correct - conf_sum).sum() / n)
+    return {"accuracy": float(correct.sum() / n), "confidence": float(conf_sum.sum() / n), "ece": ece}
+
+
+def build(spec_):
+    """(header lines, [Table]) of the evidence report."""
+    seeds = spec_["seeds"]
+    probe = load_cell(spec_["rows"]["round 0"], "evidence: round 0", len(seeds))
+    names = list(probe[0].get("class_names") or [])
+    tail = tail_classes(spec_["val_prior"], names)
+    cells = _cells(spec_, tail)
+    seed_cols = [f"seed {s}" for s in seeds]
+    results = Table("Results: mIoU and tail mIoU (%), per row over the seeds", "run",
+                    ["steps", "mIoU", "tail"] + seed_cols,
+                    [(k, [Value("steps", float(runs[0]["iteration"]), n=1), m, t] + _seed_values(m, seeds, "miou"))
+                     for k, (runs, m, t) in cells.items()], [])
+    gain_rows = []
+    for _, a, b in spec_["comparisons"]:
+        g, gt = paired_gain(cells[a][1], cells[b][1]), paired_gain(cells[a][2], cells[b][2])
+        gain_rows.append((f"{a} {MINUS} {b}", [g, gt] + _seed_values(g, seeds, "miou")))
+    gains = Table("Paired gains (mIoU points): per-seed differences", "comparison",
+                  ["mIoU", "tail"] + seed_cols, gain_rows, [])
+    diag_cols = ["coverage", "precision", "D_KL(true ‖ pseudo)", "tail: true share", "tail: teacher share (m_c)",
+                 "tail: pseudo share", "tail: precision", "tail: recall"]
+    pseudo = Table("Pseudo labels on the unlabeled images (%; D_KL in nats)", "run", diag_cols,
+                   [(k, _pseudo_row(cells[k][0], tail, f"evidence: row {k!r}")) for k in spec_["pseudo"]], [])
+    calib = [teacher_calibration(dirs, spec_["root"]) for dirs in spec_["teacher_shards"]]
+    cal_runs = [{"seed": s} for s in seeds]
+    calibration = Table("Round-0 teacher on the unlabeled images (%): pixel accuracy vs mean confidence", "teacher",
+                        ["accuracy", "confidence", "ECE"],
+                        [("round 0", [stat([c[k] for c in calib], "share", cal_runs)
+                                      for k in ("accuracy", "confidence", "ece")])], [])
+    g = gates(cells, spec_)
+    split_info = [read_json(f) for f in spec_["split_json"]]
+    lab = sorted({s["num_labeled"] for s in split_info})
+    unl = sorted({s["num_unlabeled"] for s in split_info})
+    run0 = cells["round 0"][0][0]
+    header = [f"# Evidence: {spec_['dataset']}, 1/{spec_['split']} split, {len(seeds)} seeds",
+              "",
+              f"{'/'.join(map(str, lab))} labeled and {'/'.join(map(str, unl))} unlabeled train images, model "
+              f"{run0.get('model')}, protocol {run0.get('protocol')}, seeds {', '.join(map(str, seeds))}. "
+              f"Control: `{spec_['control']}` (two labeled batches per step, the students' schedule and compute). "
+              f"Tail: the {len(tail)} classes under {100 * TAIL_SHARE:g}% of the val pixels that occur in val.",
+              "", "Gates (computed from the runs below):", ""]
+    header += [f"- {text}" for _, text in g.values()]
+    return header, [results, gains, pseudo, calibration], g
+
+
+def _fmt_cell(v):
+    if v is not None and v.metric == "steps":
+        return f"{int(v.mean)}"
+    return fmt(v)
+
+
+def write(spec_, out_md, out_csv, out_html):
+    header, tables, g = build(spec_)
+    note = ("Cells: mean ± sample std (ddof=1) over the seeds; gains are paired: mean ± std of the per-seed "
+            "differences, [k/n] = seeds whose difference has the sign of the mean; seed columns hold each "
+            "seed's value (or difference). – = not applicable.")
+    md = "\n".join(header) + "\n\n" + note + "\n"
+    for t in tables:
+        md += f"\n**{t.title}**\n\n" + _table_md(t)
+    csv = [frame(t).assign(table=t.title) for t in tables]
+    gate_rows = pd.DataFrame([{"table": "gates", "row": k, "column": "pass", "metric": "gate", "mean": float(ok)}
+                              for k, (ok, _) in g.items()])
+    with atomic_path(out_md, suffix=".md") as tmp:
+        tmp.write_text(md)
+    with atomic_path(out_csv, suffix=".csv") as tmp:
+        pd.concat([gate_rows] + csv, ignore_index=True).to_csv(tmp, index=False)
+    with atomic_path(out_html, suffix=".html") as tmp:
+        tmp.write_text(_html(header, note, tables))
+    return g
+
+
+def _table_md(t):
+    lines = ["| " + " | ".join([t.corner] + list(t.columns)) + " |",
+             "|" + "|".join([":---"] + ["---:"] * len(t.columns)) + "|"]
+    lines += ["| " + " | ".join([label] + [_fmt_cell(v) for v in vals]) + " |" for label, vals in t.rows]
+    return "\n".join(lines) + "\n"
+
+
+def _html(header, note, tables):
+    from html import escape
+    style = ("table{border-collapse:collapse;font:13px sans-serif;margin-bottom:1em}td,th{border:1px solid #bbb;"
+             "padding:3px 6px;white-space:nowrap;text-align:right}tr>th:first-child{text-align:left}"
+             "p,li{font:13px sans-serif}")
+    body = f"<h2>{escape(header[0].lstrip('# '))}</h2>"
+    body += "".join(f"<p>{escape(line)}</p>" for line in header[1:] if line and not line.startswith("- "))
+    body += "<ul>" + "".join(f"<li>{escape(line[2:])}</li>" for line in header if line.startswith("- ")) + "</ul>"
+    body += f"<p>{escape(note)}</p>"
+    for t in tables:
+        head = "".join(f"<th>{escape(c)}</th>" for c in [t.corner] + list(t.columns))
+        rows = "".join("<tr><th>" + escape(label) + "</th>" + "".join(f"<td>{escape(_fmt_cell(v))}</td>" for v in vals)
+                       + "</tr>" for label, vals in t.rows)
+        body += f"<h3>{escape(t.title)}</h3><table><tr>{head}</tr>{rows}</table>"
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{body}</body></html>\n"
+
+
+def cli(args):
+    s = json.loads(args.spec) if args.spec.lstrip().startswith("{") else read_json(args.spec)
+    g = write(s, args.out_md, args.out_csv, args.out_html)
+    print("; ".join(f"{k}: {'pass' if ok else 'FAIL'}" for k, (ok, _) in g.items()) + f" -> {args.out_md}")
+
+
+def add_cli(subparsers):
+    """`evidence --spec JSON|FILE --out-md --out-csv --out-html`."""
+    a = subparsers.add_parser("evidence", help="the evidence tables: gates, paired gains, pseudo-label diagnostics")
+    a.add_argument("--spec", required=True, help="the spec as inline JSON or a JSON file (dars.evidence.spec)")
+    a.add_argument("--out-md", required=True)
+    a.add_argument("--out-csv", required=True)
+    a.add_argument("--out-html", required=True)
+    a.set_defaults(handler=cli)
+    return a

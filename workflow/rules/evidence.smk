@@ -1,0 +1,21 @@
+# The evidence target (config `evidence:`): gates (round 0 converged, labels the limit), paired
+# gains against the compute-matched control, pseudo-label diagnostics; see dars/evidence.py.
+EVIDENCE = "results/evidence"
+
+
+rule evidence_tables:
+    input:
+        evidence_inputs,
+    output:
+        md=f"{EVIDENCE}/evidence.md",
+        csv=f"{EVIDENCE}/evidence.csv",
+        html=report(f"{EVIDENCE}/evidence.html", caption="../report/evidence.rst", category="Evidence"),
+    params:
+        spec=evidence_spec,
+    log:
+        "logs/evidence/evidence.log",
+    benchmark:
+        "benchmarks/evidence/evidence.tsv"
+    shell:
+        "python -m dars evidence --spec {params.spec:q} --out-md {output.md} --out-csv {output.csv} "
+        "--out-html {output.html} > {log} 2>&1"
