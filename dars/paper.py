@@ -35,6 +35,7 @@ class _Paper:
         self.ds, self.uda, self.split, self.last = p["dataset"], p["uda_dataset"], p["split"], p["rounds"]
         self.seeds, self.min_seeds = p["seeds"], len(p["seeds"])
         self.root = config["datasets"][self.ds]["root"]
+        self.controls = {name for name, m in methods.items() if m["labeler"] == "none"}
 
     def cell(self, stage, ds=None, split=None, file="miou.json"):
         ds = ds or self.ds
@@ -64,7 +65,7 @@ class _Paper:
                        title=f"Table S3: augmentation ablation under full supervision ({self.ds}, all labels, round 0)",
                        rows={k: self.cell(f"round0_{v}", split=1) for k, v in p["augment_ablation"].items()})
         rows = {k: self.cell(self.method_stage(v, 1)) for k, v in p["compare"].items()}
-        gains = [[k, "Baseline"] for k in rows if k != "Baseline"]
+        gains = _paired_comparisons(p["compare"], self.controls)
         t["s4"] = dict(base, kind="per_class", corner="method",
                        title=f"Table S4: per-class IoU at round 1 ({self.ds}, {frac} split)",
                        rows=rows, val_prior=self.val_prior(self.ds), gains=gains)
@@ -85,7 +86,7 @@ class _Paper:
         t["s6"] = dict(base, kind="per_class", corner="method",
                        title=f"Table S6: per-class IoU at round 1, domain adaptation ({self.uda})",
                        rows=uda_rows, val_prior=self.val_prior(self.uda),
-                       gains=[[k, first] for k in uda_rows if k != first])
+                       gains=_paired_comparisons(p["uda_compare"], self.controls))
         t["s7"] = dict(base, kind="kl", corner="method", baseline=first,
                        title=f"Table S7: pseudo-label distribution vs the true target distribution ({self.uda}, round 1)",
                        rows=uda_rows)
@@ -112,6 +113,19 @@ class _Paper:
         f["iou_bars"] = dict(kind="iou_bars", min_seeds=self.min_seeds, val_prior=self.val_prior(self.ds),
                              runs={k: self.cell(self.method_stage(v, 1)) for k, v in p["compare"].items()})
         return f
+
+
+def _paired_comparisons(rows, controls):
+    """The gain rows of a per-class table (label -> preset): every method against the first row
+    (round 0 or source only) and against the supervised control (a preset with labeler none), then
+    DARS against CBST and ST; tables.paired_gain makes each a per-seed difference."""
+    labels = list(rows)
+    first = labels[0]
+    control = next((k for k, v in rows.items() if v in controls), None)
+    gains = [[k, first] for k in labels if k != first]
+    gains += [[k, control] for k in labels if control and k not in (first, control)]
+    gains += [["DARS", k] for k in ("CBST", "ST") if "DARS" in labels and k in labels]
+    return gains
 
 
 def table_spec(config, name):

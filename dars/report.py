@@ -123,8 +123,42 @@ def _group_rows(runs, names):
         row = {"method": key[0], "round": key[1], "alpha": g[0].get("alpha"), "seeds": len(g),
                "miou_mean": float(np.mean(mious)), "miou_std": _std(mious)}
         row.update(zip(names, _nanmean_columns([r["iou"] for r in g])))
+        row["_per_seed"] = {r["seed"]: m for r, m in zip(g, mious)}
+        row["_control"] = key[1] > 0 and g[0].get("labeler") == "none"
         rows.append(row)
     return rows
+
+
+GAIN_REFERENCES = {"baseline": "round 0", "control": "control"}
+
+
+def _paired_gains(rows):
+    """Per-seed differences of each row's mIoU against round 0 and against the supervised control
+    (labeler none, same round): a seed fixes the split, the round-0 model and the augmentation
+    stream of every method, so seeds pair runs. Columns gain_<ref>_{mean,std,wins,n}; wins counts
+    the seeds whose difference has the mean's sign."""
+    refs = {"baseline": next((r for r in rows if r["round"] == 0), None),
+            "control": next((r for r in rows if r["_control"]), None)}
+    for row in rows:
+        for name, ref in refs.items():
+            common = [] if ref is None or ref is row else [s for s in row["_per_seed"] if s in ref["_per_seed"]]
+            d = np.array([row["_per_seed"][s] - ref["_per_seed"][s] for s in common])
+            mean = float(d.mean()) if len(d) else float("nan")
+            row[f"gain_{name}_mean"] = mean
+            row[f"gain_{name}_std"] = _std(d) if len(d) else float("nan")
+            row[f"gain_{name}_wins"] = int(np.sum(np.sign(d) == np.sign(mean))) if len(d) else 0
+            row[f"gain_{name}_n"] = len(d)
+    for row in rows:
+        del row["_per_seed"], row["_control"]
+    return rows
+
+
+def _gain_cell(row, name):
+    n = row[f"gain_{name}_n"]
+    if not n:
+        return "-"
+    text = f"{100 * row[f'gain_{name}_mean']:+.2f}"
+    return text if n < 2 else f"{text} ± {100 * row[f'gain_{name}_std']:.2f} [{row[f'gain_{name}_wins']}/{n}]"
 
 
 def _pct(x):
@@ -133,7 +167,8 @@ def _pct(x):
 
 def _markdown(df, names, caption):
     """Markdown with the caption line above (pandas' to_markdown needs an optional package)."""
-    headers = ["method", "round", "alpha", "seeds", "mIoU mean", "mIoU std", *names]
+    headers = ["method", "round", "alpha", "seeds", "mIoU mean", "mIoU std",
+               *[f"gain vs {label}" for label in GAIN_REFERENCES.values()], *names]
     lines = [caption, "", "| " + " | ".join(headers) + " |",
              "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|"]
     for _, row in df.iterrows():
@@ -141,7 +176,7 @@ def _markdown(df, names, caption):
         cells = [str(row["method"]), str(row["round"]),
                  "-" if alpha is None or (isinstance(alpha, float) and math.isnan(alpha)) else f"{alpha:g}",
                  str(row["seeds"]), _pct(row["miou_mean"]), _pct(row["miou_std"]),
-                 *[_pct(row[n]) for n in names]]
+                 *[_gain_cell(row, name) for name in GAIN_REFERENCES], *[_pct(row[n]) for n in names]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -158,12 +193,15 @@ def method_table(miou_files, out_csv, out_md):
     methods = [r for r in runs if r["method"] != "baseline"]
     rnd = _agree(methods, "round", what + " (methods other than the baseline)") if methods else 0
     names = _class_names(runs, what)
-    df = pd.DataFrame(_group_rows(runs, names), columns=["method", "round", "alpha", "seeds",
-                                                         "miou_mean", "miou_std", *names])
+    gains = [f"gain_{name}_{x}" for name in GAIN_REFERENCES for x in ("mean", "std", "wins", "n")]
+    df = pd.DataFrame(_paired_gains(_group_rows(runs, names)),
+                      columns=["method", "round", "alpha", "seeds", "miou_mean", "miou_std", *names, *gains])
     with atomic_path(out_csv, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False)  # shortest round-trip repr: full precision
     caption = (f"Table: mIoU (%) on {dataset}, split {split}, round {rnd}, protocol {protocol}, "
-               f"split source {source}; mean and sample std over seeds.")
+               f"split source {source}; mean and sample std over seeds. Gains are paired: mean ± std of "
+               f"the per-seed differences against round 0 and against the supervised control (a seed fixes "
+               f"the split, the round-0 model and the augmentation stream), [k/n]: seeds with the mean's sign.")
     with atomic_path(out_md, suffix=".md") as tmp:
         tmp.write_text(_markdown(df, names, caption))
     return df

@@ -254,6 +254,9 @@ def iterative_table(spec, title, min_seeds):
         rows.append((f"supervised (round {at})", [c.get("supervised") for c in cols.values()] + pad))
     rows.append((f"gain (round {at} {MINUS} Baseline)",
                  [paired_gain(c[f"round {last[k]}"], c["baseline"]) for k, c in cols.items()] + pad))
+    if any("supervised" in c for c in cols.values()):
+        rows.append((f"gain (round {at} {MINUS} supervised)",
+                     [paired_gain(c[f"round {last[k]}"], c.get("supervised")) for k, c in cols.items()] + pad))
     notes = ["mIoU in %; supervised = the compute-matched control trained on the labeled images only."]
     return Table(title, spec.get("corner", ""), list(cols) + list(oracle), rows, notes)
 

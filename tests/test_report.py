@@ -88,7 +88,8 @@ def test_method_table(tmp_path):
     df = method_table(files[2:] + files[:2], tmp_path / "t" / "methods.csv", tmp_path / "t" / "methods.md")
     csv = pd.read_csv(tmp_path / "t" / "methods.csv")
     assert list(csv.columns[:6]) == ["method", "round", "alpha", "seeds", "miou_mean", "miou_std"]
-    assert list(csv.columns[6:]) == list(CLASS_NAMES)
+    assert list(csv.columns[6:25]) == list(CLASS_NAMES)
+    assert list(csv.columns[25:29]) == ["gain_baseline_mean", "gain_baseline_std", "gain_baseline_wins", "gain_baseline_n"]
     assert list(csv["method"]) == ["baseline", "st", "dars", "cbst"]
     assert list(csv["seeds"]) == [2, 1, 2, 1]
     assert list(csv["round"]) == [0, 1, 1, 1]
@@ -105,6 +106,22 @@ def test_method_table(tmp_path):
     assert len(md) == 4 + 4
     dars_line = [l for l in md if l.startswith("| dars ")][0]
     assert "| 52.00 |" in dars_line and "| 0.5 |" in dars_line and "2.83" in dars_line
+    # Gains are paired per seed: dars - baseline = +0.10, +0.12 (both positive).
+    assert dars["gain_baseline_mean"] == pytest.approx(0.11) and dars["gain_baseline_n"] == 2
+    assert dars["gain_baseline_std"] == pytest.approx(np.std([0.10, 0.12], ddof=1))
+    assert "| +11.00 ± 1.41 [2/2] |" in dars_line
+    assert csv[csv.method == "baseline"].iloc[0]["gain_baseline_n"] == 0
+
+
+def test_method_table_gain_against_the_control_is_paired(tmp_path):
+    files = [run(tmp_path, method="supervised", alpha=None, seed=s, miou=m, labeler="none")
+             for s, m in ((0, 0.50), (1, 0.40), (2, 0.45))]
+    files += [run(tmp_path, method="dars", seed=s, miou=m, labeler="dars") for s, m in ((0, 0.52), (1, 0.41), (2, 0.44))]
+    method_table(files, tmp_path / "m.csv", tmp_path / "m.md")
+    dars = pd.read_csv(tmp_path / "m.csv").set_index("method").loc["dars"]
+    assert dars["gain_control_mean"] == pytest.approx(np.mean([0.02, 0.01, -0.01]))
+    assert dars["gain_control_wins"] == 2 and dars["gain_control_n"] == 3
+    assert dars["gain_baseline_n"] == 0  # no round 0 in this table
 
 
 def test_method_table_rejects_mixed_rounds_and_protocols(tmp_path):

@@ -140,8 +140,10 @@ def test_iterative(runs, tmp_path):
     tables.write_table(spec, tmp_path / "s5.csv", tmp_path / "s5.md")
     md = (tmp_path / "s5.md").read_text().splitlines()
     assert md[2] == "|  | 1/8 | oracle (full labels) |"
-    assert [line.split(" | ")[0] for line in md[4:9]] == [
-        "| Baseline", "| DARS round 1", "| DARS round 2", "| supervised (round 2)", "| gain (round 2 − Baseline)"]
+    assert [line.split(" | ")[0] for line in md[4:10]] == [
+        "| Baseline", "| DARS round 1", "| DARS round 2", "| supervised (round 2)", "| gain (round 2 − Baseline)",
+        "| gain (round 2 − supervised)"]
+    assert md[9].endswith(" [3/3] | – |")
     assert md[4].endswith("| 65.0 ± 0.0 |") and md[5].endswith("| – |")
     gains = [(1.53 + p) / 3 - (1.5 + q) / 3 for p, q in zip((.12, .15, .21), (0.0, 0.06, 0.09))]
     assert md[8] == (f"| gain (round 2 − Baseline) | +{100 * np.mean(gains):.1f} ± "
