@@ -11,9 +11,9 @@ from test_workflow import REPO, snakemake, tiny_config
 def uda_config():
     config = tiny_config(seeds=[0])
     small = {"num_train": 16, "num_val": 6, "height": 64, "width": 128}
-    config["datasets"]["synthetic_small"]["synthetic"].update(small)
+    config["datasets"]["synthetic_evidence"]["synthetic"].update(small)
     config["datasets"]["synthetic_game"]["synthetic"].update(num_train=16)
-    for name in ("synthetic_small", "synthetic_uda"):
+    for name in ("synthetic_evidence", "synthetic_uda"):
         config["datasets"][name]["train"] = {"crop": [48, 96], "pretrain_steps": 8}
     config["train"].update(round_epochs=1)
     return config
@@ -34,7 +34,7 @@ def test_uda_chain_trains_on_the_source_and_labels_the_target(tmp_path):
     # The source prior (DARS(SD)) comes from the game domain, the TD prior from the target val.
     prior = json.loads((tmp_path / run / "prior.json").read_text())
     td = json.loads((tmp_path / run / "prior_td.json").read_text())
-    assert prior["root"] == "results/synthetic_game/data" and td["root"] == "results/synthetic_small/data"
+    assert prior["root"] == "results/synthetic_game/data" and td["root"] == "results/synthetic_evidence/data"
     for m in ("dars", "dars_td", "st"):
         miou = json.loads((tmp_path / run / f"{m}/round1/miou.json").read_text())
         assert miou["source"] == "synthetic_game" and miou["num_images"] == 6 and miou["split"] == 0
@@ -67,10 +67,10 @@ def test_paper_specs_resolve_presets_into_runs():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     s1 = paper.table_spec(config, "s1")
     assert list(s1["columns"]) == ["20%", "30%", "40%", "50%", "60%"]
-    assert s1["columns"]["30%"] == [f"results/synthetic_small/split8/seed{s}/dars_a30/round2/miou.json" for s in (0, 1, 2)]
+    assert s1["columns"]["30%"] == [f"results/synthetic_evidence/split8/seed{s}/dars_a30/round2/miou.json" for s in (0, 1, 2)]
     assert s1["min_seeds"] == 3
     s3 = paper.table_spec(config, "s3")
-    assert s3["rows"]["none"][0] == "results/synthetic_small/split1/seed0/round0_none/miou.json"
+    assert s3["rows"]["none"][0] == "results/synthetic_evidence/split1/seed0/round0_none/miou.json"
     s6 = paper.table_spec(config, "s6")
     assert s6["rows"]["DARS (TD)"][1] == "results/synthetic_uda/split0/seed1/dars_td/round1/miou.json"
     config["paper"]["alpha_sweep"]["70%"] = "nonexistent"
