@@ -40,9 +40,6 @@ def build_parser():
     a.add_argument("layout", choices=["cityscapes", "gta5", "scannet", "voc"])
     a.add_argument("root")
 
-    a = sub.add_parser("prepare-cityscapes", help="same as `prepare cityscapes ROOT`")
-    a.add_argument("root")
-
     a = sub.add_parser("split", help="labeled/unlabeled lists for a 1/N split")
     a.add_argument("--root", required=True)
     a.add_argument("--dataset", required=True)
@@ -160,9 +157,6 @@ def run(args):
     elif stage == "prepare":
         from .data.layouts import prepare
         print(f"wrote {prepare(args.layout, args.root)} train-id label files")
-    elif stage == "prepare-cityscapes":
-        from .data.cityscapes import prepare_train_ids
-        print(f"wrote {prepare_train_ids(args.root)} labelTrainIds files")
     elif stage == "split":
         from .data.splits import make_split
         missing = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file,

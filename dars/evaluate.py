@@ -50,5 +50,7 @@ def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, r
         "miou": scores["miou"], "macc": scores["macc"], "allacc": scores["allacc"],
         "confusion": cm.mat.tolist(),
     })
+    if meta.get("backbone_init"):  # absent for models without a backbone file and older checkpoints
+        result["backbone_init"] = meta["backbone_init"]
     write_json(out_json, result)
     return result

@@ -2,8 +2,8 @@
 import contextlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -14,13 +14,29 @@ class DarsError(Exception):
     """Bad input or configuration: the message names the file or key and what to do."""
 
 
+def _fresh(final, suffix, create):
+    """Create a new temporary entry beside `final` with `create(path)` and return its path. Not
+    tempfile's: its files are 0600 and folders 0700 whatever the umask, so results renamed from
+    them would be unreadable to colleagues; os.open/os.mkdir apply the umask like any new file."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = final.parent / f".{final.name}.{secrets.token_hex(4)}.tmp{suffix}"
+        try:
+            create(tmp)
+            return tmp
+        except FileExistsError:
+            continue
+
+
+def _create_file(path):
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
 @contextlib.contextmanager
 def atomic_path(final, suffix=""):
     """Yield a temporary path beside `final`; rename it onto `final` only on success."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + suffix, dir=final.parent)
-    os.close(fd)
+    tmp = _fresh(final, suffix, _create_file)
     try:
         yield Path(tmp)
         os.replace(tmp, final)
@@ -33,8 +49,7 @@ def atomic_path(final, suffix=""):
 def atomic_dir(final):
     """Yield a temporary directory beside `final`; it replaces `final` only on success."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp = _fresh(final, "", os.mkdir)
     try:
         yield tmp
         if final.exists():

@@ -96,6 +96,14 @@ class StepItems(Dataset):
         return k, self.streams[k][index]
 
 
+def save_checkpoint(path, payload):
+    """torch.save, atomically and byte-reproducibly: identical payloads give identical files."""
+    # Through a file object: given a path, torch names the archive's inner folder after the
+    # (random) temporary file, so identical checkpoints would differ in bytes and sha256.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
+
+
 def collate_streams(items):
     """One step's items -> one [images, labels] batch per stream."""
     return [default_collate([x for k, x in items if k == s]) for s in range(max(k for k, _ in items) + 1)]
@@ -218,15 +226,15 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
         [{"params": model.backbone_parameters(), "lr_mult": 1.0},
          {"params": model.head_parameters(), "lr_mult": s["head_lr_mult"]}],
         lr=s["base_lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
+    backbone_init = None  # the load report of the chain's backbone file (models/backbone_init.py)
     if s.get("backbone_weights") and (round_ == 0 or s.get("reinit", False)):
         from .models.pspnet import load_backbone
-        not_loaded = load_backbone(model, s["backbone_weights"])
-        log(f"backbone weights from {s['backbone_weights']}; not in that file: {len(not_loaded)} tensors "
-            f"{not_loaded[:6]}{' ...' if len(not_loaded) > 6 else ''}")
+        backbone_init = load_backbone(model, s["backbone_weights"], log=log)
     if init_ckpt and not s.get("reinit", False):
         teacher = torch.load(init_ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(teacher["model"])
         optimizer.load_state_dict(teacher["optimizer"])
+        backbone_init = teacher.get("backbone_init")  # a student inherits its teacher's initialisation
 
     aug = dict(crop=s["crop"], scale_range=s["scale_range"], rotate=s["rotate"], blur=s["blur"], flip=s["flip"])
     labeled_root = labeled_root or root
@@ -277,12 +285,13 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
                    "epoch": state["step"] / steps_per_epoch, "epochs": s["epochs"],
                    "iteration": state["step"], "settings": s, "history": state["history"],
                    "rng": torch.get_rng_state(), "sums": state["sums"], "fingerprint": fp, "complete": final}
+        if backbone_init:
+            payload["backbone_init"] = backbone_init
         if rng_ranks:
             payload["rng_ranks"] = rng_ranks
         if cuda_rng:
             payload["cuda_rng"] = cuda_rng
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+        save_checkpoint(path, payload)
 
     stop = {"signal": None}
     def request_stop(signum, frame):

@@ -26,7 +26,7 @@ def test_missing_root_and_missing_trainids(tmp_path):
     with pytest.raises(DarsError, match="leftImg8bit"):
         find_pairs(tmp_path / "nope", "train")
     root = write_cityscapes_tree(tmp_path / "cs", trainids=False)
-    with pytest.raises(DarsError, match="prepare-cityscapes"):
+    with pytest.raises(DarsError, match="prepare cityscapes"):
         find_pairs(root, "train")
     assert prepare_train_ids(root) == 10
     assert prepare_train_ids(root) == 0  # never rewrites existing files

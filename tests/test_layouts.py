@@ -62,7 +62,7 @@ def write_cityscapes(root, rng):
 def test_cityscapes_through_registry(tmp_path):
     root = tmp_path / "cs"
     sources = write_cityscapes(root, np.random.default_rng(0))
-    with pytest.raises(DarsError, match="prepare-cityscapes"):
+    with pytest.raises(DarsError, match="prepare cityscapes"):
         layouts.find_pairs("cityscapes", root, "train")
     assert layouts.prepare("cityscapes", root) == 4
     pairs = layouts.find_pairs("cityscapes", root, "train")

@@ -98,3 +98,11 @@ def test_decoding_workers_change_nothing(tiny_cityscapes, split_dir, tmp_path, m
     assert outputs[0].keys() == outputs[2].keys() and len(outputs[0]) == 5
     for name, data in outputs[0].items():
         assert data == outputs[2][name], name
+
+
+def test_identical_runs_write_byte_identical_checkpoints(tiny_cityscapes, split_dir, tmp_path):
+    """Checksums of artifacts mean something: same settings and data, same model.pt bytes."""
+    for name in ("a", "b"):
+        train(dict(SETTINGS, epochs=1), tmp_path / name / "model.pt", tiny_cityscapes, split_dir / "labeled.txt",
+              work_dir=tmp_path / name / "work", log=lambda m: None)
+    assert (tmp_path / "a/model.pt").read_bytes() == (tmp_path / "b/model.pt").read_bytes()

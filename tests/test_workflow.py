@@ -114,3 +114,30 @@ def test_missing_dataset_root_names_the_key_and_path(tmp_path):
     proc = snakemake(tmp_path, "-n", "results/cityscapes/split8/round1/miou.json", config=config)
     assert proc.returncode != 0
     assert "datasets.cityscapes.root" in proc.stderr + proc.stdout and "nowhere" in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("section, where, key", [
+    ("train", "synthetic", "pretrain_stepz"),
+    ("evaluate", "synthetic", "mode_"),
+    ("train", None, "scale_rang"),   # a pretrain preset (round0_<name>) overrides train: keys too
+])
+def test_typo_in_an_override_section_is_refused_by_name(tmp_path, section, where, key):
+    config = tiny_config()
+    if where is None:
+        config["pretrain_presets"]["none"][key] = [1.0, 1.0]
+    else:
+        config["datasets"][where][section] = {key: 5}
+    proc = snakemake(tmp_path, "-n", config=config)
+    assert proc.returncode != 0
+    assert key in proc.stdout + proc.stderr
+
+
+def test_override_sections_accept_every_key_of_their_section():
+    """datasets.<name>.train/.evaluate and pretrain presets are closed: each must list every key
+    the top-level section has, or a valid override would be refused."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    for section in ("train", "evaluate"):
+        overrides = schema["$defs"][f"{section}_overrides"]["properties"]
+        assert overrides.keys() == schema["properties"][section]["properties"].keys(), section
+        for key, ref in overrides.items():
+            assert ref == {"$ref": f"#/properties/{section}/properties/{key}"}, key  # no default of its own

@@ -64,7 +64,7 @@ def find_pairs(root, split):
         raise DarsError(
             f"{root / 'gtFine' / split}: {missing_trainids} images have *{LABELIDS_SUFFIX} but no "
             f"*{TRAINIDS_SUFFIX} (Cityscapes does not ship them). Create them once with "
-            f"`python -m dars prepare-cityscapes {root}` (or cityscapesscripts' csCreateTrainIdLabelImgs)")
+            f"`python -m dars prepare cityscapes {root}` (or cityscapesscripts' csCreateTrainIdLabelImgs)")
     return pairs
 
 

@@ -4,7 +4,9 @@ PSPNet-50: ResNet-50 with a deep stem (three 3x3 convs 3->64->64->128), layer3 a
 dilated (2, 4) for output stride 8, pyramid pooling over bins (1, 2, 3, 6) with 512-channel
 branches, head conv3x3 4096->512 + BN + ReLU + Dropout2d(0.1) + conv1x1, and an auxiliary
 head on layer3 (1024->256->C) whose loss the trainer weights by `aux_weight` (0.4).
-The backbones are torchvision's ResNets; ImageNet weights are loaded by `load_backbone`."""
+The backbones are torchvision's ResNets; ImageNet weights are loaded by `load_backbone`
+(layouts and the load report: dars/models/backbone_init.py)."""
+import pickle
 from pathlib import Path
 
 import torch
@@ -13,6 +15,7 @@ import torch.nn.functional as F
 from torchvision.models import resnet50, resnet101
 
 from ..io import DarsError
+from .backbone_init import load_backbone_state
 
 
 def _dilate(layer, dilation):
@@ -135,24 +138,21 @@ def imagenet_weights_file(model):
     return path
 
 
-def load_backbone(model, weights_path):
-    """Load ImageNet weights (a torchvision ResNet state_dict file) into the backbone.
-
-    Keys that do not fit (the deep stem has no torchvision counterpart) are reported, not
-    silently skipped."""
+def load_backbone(model, weights_path, log=print):
+    """Initialise the backbone from a ResNet file: the PSPNet authors' deep-stem layout (semseg's
+    resnet50_v2.pth), torchvision's, the DeepLab-v2 layouts of the UDA code bases or dars's own
+    (dars.models.backbone_init). Prints and returns the load report {"file", "layout",
+    "loaded", "total", "random", "unused"}; a file whose shapes do not fit is refused."""
     if weights_path == "imagenet":
         weights_path = imagenet_weights_file(model)
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise DarsError(f"{weights_path}: ImageNet weights not found; set train.backbone_weights "
-                        "to a torchvision ResNet state_dict (e.g. resnet50-0676ba61.pth)") from None
-    own = model.backbone.state_dict()
-    mapped = {}
-    for k, v in state.items():
-        name = k if not k.startswith(("conv1.", "bn1.")) else "stem." + {"conv1": "0", "bn1": "1"}[k.split(".")[0]] + k[k.index("."):]
-        if name in own and own[name].shape == v.shape:
-            mapped[name] = v
-    missing = sorted(set(own) - set(mapped))
-    model.backbone.load_state_dict(mapped, strict=False)
-    return missing
+                        "to a ResNet state_dict (e.g. semseg's resnet50_v2.pth or torchvision's "
+                        "resnet50-0676ba61.pth)") from None
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as e:
+        raise DarsError(f"{weights_path}: not a readable state_dict file ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}); set train.backbone_weights to a ResNet "
+                        "state_dict file") from None
+    return load_backbone_state(model, state, str(weights_path), log)

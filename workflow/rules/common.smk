@@ -64,15 +64,16 @@ def dataset_files(wildcards):
 
 
 def split_args(wildcards):
-    """Flags of the split stage: the layout, an imported list, or the UDA source."""
-    args = [f"--layout {layout(wildcards)}"]
+    """Flags of the split stage: the layout, an imported list, or the UDA source. A list of
+    arguments, so that the rule's `{params.args:q}` quotes each one (paths may hold spaces)."""
+    args = ["--layout", layout(wildcards)]
     if split_list_file(wildcards):
-        args.append(f"--list-file {split_list_file(wildcards)}")
+        args += ["--list-file", split_list_file(wildcards)]
     source = config["datasets"][wildcards.dataset].get("source")
     if source:
-        args.append(f"--source-root {labeled_root(wildcards)} "
-                    f"--source-layout {config['datasets'][source].get('layout', 'cityscapes')}")
-    return " ".join(args)
+        args += ["--source-root", labeled_root(wildcards),
+                 "--source-layout", config["datasets"][source].get("layout", "cityscapes")]
+    return args
 
 
 def split_list_file(wildcards):
@@ -139,8 +140,9 @@ def pseudo_list(wildcards):
 
 
 def pseudo_arg(wildcards):
+    """Arguments (quoted one by one by `:q`): the pseudo-label list, none for the control."""
     f = pseudo_list(wildcards)
-    return f"--pseudo {f}" if f else ""
+    return ["--pseudo", f] if f else []
 
 
 def seed_runs(wildcards):
@@ -162,7 +164,7 @@ def synthetic_args(wildcards):
     if gen is None:
         raise WorkflowError(f"dataset {wildcards.dataset} is not synthetic: set datasets.{wildcards.dataset}.root "
                             "to its directory instead of asking for results/{wildcards.dataset}/data")
-    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in gen.items())
+    return [arg for k, v in gen.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
 
 
 def teacher_hists(wildcards):

@@ -10,4 +10,4 @@ rule synthesize:
     benchmark:
         "benchmarks/{dataset}/synthesize.tsv"
     shell:
-        "python -m dars synthesize --out {output} {params.args} > {log} 2>&1"
+        "python -m dars synthesize --out {output:q} {params.args:q} > {log:q} 2>&1"

@@ -13,7 +13,7 @@ rule distribution:
     benchmark:
         f"{BENCHMARKS}/distribution.tsv"
     shell:
-        "python -m dars prior --root {params.root} --layout {params.layout} --list {input.labeled} --out {output} > {log} 2>&1"
+        "python -m dars prior --root {params.root:q} --layout {params.layout} --list {input.labeled:q} --out {output:q} > {log:q} 2>&1"
 
 
 # `td`: the class distribution of the val ground truth, an oracle for analysis only.
@@ -30,7 +30,7 @@ rule distribution_td:
     benchmark:
         f"{BENCHMARKS}/distribution_td.tsv"
     shell:
-        "python -m dars prior --root {params.root} --layout {params.layout} --source td --out {output} > {log} 2>&1"
+        "python -m dars prior --root {params.root:q} --layout {params.layout} --source td --out {output:q} > {log:q} 2>&1"
 
 
 # `est`: no target labels; EM label-shift estimation from the round's teacher posteriors.
@@ -45,7 +45,7 @@ rule distribution_est:
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/distribution_est.tsv"
     shell:
-        "python -m dars prior-est --shards {input.shards} --prior {input.prior} --out {output} > {log} 2>&1"
+        "python -m dars prior-est --shards {input.shards:q} --prior {input.prior:q} --out {output:q} > {log:q} 2>&1"
 
 
 # `sd`: the class distribution of a source dataset's train labels (UDA: no target labels).
@@ -62,4 +62,4 @@ rule distribution_sd:
     benchmark:
         "benchmarks/{dataset}/distribution_sd.tsv"
     shell:
-        "python -m dars prior --root {params.root} --layout {params.layout} --source sd --out {output} > {log} 2>&1"
+        "python -m dars prior --root {params.root:q} --layout {params.layout} --source sd --out {output:q} > {log:q} 2>&1"

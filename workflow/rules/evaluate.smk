@@ -16,5 +16,5 @@ rule evaluate:
     benchmark:
         f"{BENCHMARKS}/{{stage}}/evaluate.tsv"
     shell:
-        "python -m dars evaluate --ckpt {input.model} --root {params.root} --settings {params.settings:q} "
-        "--layout {params.layout} --run {params.run:q} --split-json {input.split} --threads {threads} --out {output} > {log} 2>&1"
+        "python -m dars evaluate --ckpt {input.model:q} --root {params.root:q} --settings {params.settings:q} "
+        "--layout {params.layout} --run {params.run:q} --split-json {input.split:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -17,5 +17,5 @@ rule evidence_tables:
     benchmark:
         "benchmarks/evidence/evidence.tsv"
     shell:
-        "python -m dars evidence --spec {params.spec:q} --out-md {output.md} --out-csv {output.csv} "
-        "--out-html {output.html} > {log} 2>&1"
+        "python -m dars evidence --spec {params.spec:q} --out-md {output.md:q} --out-csv {output.csv:q} "
+        "--out-html {output.html:q} > {log:q} 2>&1"

@@ -15,6 +15,6 @@ rule infer:
     benchmark:
         f"{BENCHMARKS}/{{stage}}/infer{{shard}}.tsv"
     shell:
-        "python -m dars infer --ckpt {input.model} --root {params.root} --list {input.unlabeled} "
+        "python -m dars infer --ckpt {input.model:q} --root {params.root:q} --list {input.unlabeled:q} "
         "--num-shards {params.num_shards} --shard {wildcards.shard} --settings {params.settings:q} "
-        "--threads {threads} --out {output} > {log} 2>&1"
+        "--threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -18,8 +18,8 @@ rule paper_table:
     benchmark:
         "benchmarks/paper/{table}.tsv"
     shell:
-        "python -m dars paper-table --spec {params.spec:q} --out-csv {output.csv} --out-md {output.md} "
-        "--out-html {output.html} > {log} 2>&1"
+        "python -m dars paper-table --spec {params.spec:q} --out-csv {output.csv:q} --out-md {output.md:q} "
+        "--out-html {output.html:q} > {log:q} 2>&1"
 
 
 rule paper_figure:
@@ -35,4 +35,4 @@ rule paper_figure:
     benchmark:
         "benchmarks/paper/{figure}.tsv"
     shell:
-        "python -m dars paper-figure --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m dars paper-figure --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"

@@ -15,5 +15,5 @@ rule pretrain:
     benchmark:
         f"{BENCHMARKS}/{{stage0}}/pretrain.tsv"
     shell:
-        "exec python -m dars train --nproc ${{DARS_TRAIN_GPUS:-1}} --settings {params.settings:q} --root {params.root} "
-        "--labeled {input.labeled} --work-dir {params.work} --threads {threads} --out {output} > {log} 2>&1"
+        "exec python -m dars train --nproc ${{DARS_TRAIN_GPUS:-1}} --settings {params.settings:q} --root {params.root:q} "
+        "--labeled {input.labeled:q} --work-dir {params.work:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -13,7 +13,7 @@ rule pseudo_stats:
     benchmark:
         f"{BENCHMARKS}/{{stage}}/pseudo_stats{{shard}}.tsv"
     shell:
-        "python -m dars pseudo-stats --shard {input.shard} --out {output} > {log} 2>&1"
+        "python -m dars pseudo-stats --shard {input.shard:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule pseudo_thresholds:
@@ -30,8 +30,8 @@ rule pseudo_thresholds:
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/pseudo_thresholds.tsv"
     shell:
-        "python -m dars pseudo-thresholds --hists {input.hists} --labeler {params.labeler} "
-        "--alpha {params.alpha} --prior {input.prior} --out {output} > {log} 2>&1"
+        "python -m dars pseudo-thresholds --hists {input.hists:q} --labeler {params.labeler} "
+        "--alpha {params.alpha} --prior {input.prior:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule pseudo_label:
@@ -48,8 +48,8 @@ rule pseudo_label:
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/pseudo_label{{shard}}.tsv"
     shell:
-        "python -m dars pseudo-label --shard {input.shard} --thresholds {input.thresholds} "
-        "--seed {wildcards.seed} --round {wildcards.round} --root {params.root} --out {output} > {log} 2>&1"
+        "python -m dars pseudo-label --shard {input.shard:q} --thresholds {input.thresholds:q} "
+        "--seed {wildcards.seed} --round {wildcards.round} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule pseudo_merge:
@@ -68,6 +68,6 @@ rule pseudo_merge:
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/pseudo_merge.tsv"
     shell:
-        "python -m dars pseudo-merge --thresholds {input.thresholds} --labels {input.labels} "
-        "--prior {input.prior} --root {params.root} --out-stats {output.stats} "
-        "--out-list {output.labels} > {log} 2>&1"
+        "python -m dars pseudo-merge --thresholds {input.thresholds:q} --labels {input.labels:q} "
+        "--prior {input.prior:q} --root {params.root:q} --out-stats {output.stats:q} "
+        "--out-list {output.labels:q} > {log:q} 2>&1"

@@ -12,7 +12,7 @@ rule aggregate:
     benchmark:
         "benchmarks/{dataset}/split{split}/round{round}/aggregate.tsv"
     shell:
-        "python -m dars aggregate {input} --out {output} > {log} 2>&1"
+        "python -m dars aggregate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule method_table:
@@ -26,4 +26,4 @@ rule method_table:
     benchmark:
         "benchmarks/{dataset}/split{split}/round{round}/method_table.tsv"
     shell:
-        "python -m dars table {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "python -m dars table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"

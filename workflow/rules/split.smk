@@ -11,10 +11,11 @@ rule split:
     params:
         root=dataset_root,
         args=split_args,
+        out_dir=f"{RUN}/split",
     log:
         f"{LOGS}/split.log",
     benchmark:
         f"{BENCHMARKS}/split.tsv"
     shell:
-        "python -m dars split --root {params.root} --dataset {wildcards.dataset} --split {wildcards.split} "
-        "--seed {wildcards.seed} --out-dir $(dirname {output.labeled}) {params.args} > {log} 2>&1"
+        "python -m dars split --root {params.root:q} --dataset {wildcards.dataset:q} --split {wildcards.split} "
+        "--seed {wildcards.seed} --out-dir {params.out_dir:q} {params.args:q} > {log:q} 2>&1"

@@ -20,6 +20,6 @@ rule train:
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/train.tsv"
     shell:
-        "exec python -m dars train --nproc ${{DARS_TRAIN_GPUS:-1}} --settings {params.settings:q} --root {params.root} "
-        "--labeled {input.labeled} --labeled-root {params.labeled_root} --unlabeled {input.unlabeled} {params.pseudo_arg} "
-        "--init {input.teacher} --work-dir {params.work} --threads {threads} --out {output} > {log} 2>&1"
+        "exec python -m dars train --nproc ${{DARS_TRAIN_GPUS:-1}} --settings {params.settings:q} --root {params.root:q} "
+        "--labeled {input.labeled:q} --labeled-root {params.labeled_root:q} --unlabeled {input.unlabeled:q} {params.pseudo_arg:q} "
+        "--init {input.teacher:q} --work-dir {params.work:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
