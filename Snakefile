@@ -24,6 +24,9 @@ include: "workflow/rules/evidence.smk"   # gates + paired gains on a converged, 
 
 report: "workflow/report/workflow.rst"
 
+onerror:
+    dars.console.show_failed_logs(log)  # each failed stage's own message, on the console
+
 
 rule all:
     input:

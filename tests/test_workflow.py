@@ -141,3 +141,14 @@ def test_override_sections_accept_every_key_of_their_section():
         assert overrides.keys() == schema["properties"][section]["properties"].keys(), section
         for key, ref in overrides.items():
             assert ref == {"$ref": f"#/properties/{section}/properties/{key}"}, key  # no default of its own
+
+
+def test_a_failed_stage_shows_its_own_message_on_the_console(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes", trainids=False)  # labels not prepared yet
+    config = tiny_config()
+    config["datasets"]["cityscapes"]["root"] = str(root)
+    proc = snakemake(tmp_path, "--cores", "1", "results/cityscapes/split8/seed0/split/split.json", config=config)
+    assert proc.returncode != 0
+    console = proc.stdout + proc.stderr
+    assert f"python -m dars prepare cityscapes {root}" in console  # the stage's error, from its log
+    assert "logs/cityscapes/split8/seed0/split.log" in console

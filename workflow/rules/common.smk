@@ -3,6 +3,7 @@ import json
 import re
 
 import dars.config
+import dars.console
 import dars.evidence
 import dars.figures
 import dars.paper
