@@ -27,7 +27,8 @@ from .io import (DarsError, atomic_dir, atomic_path, read_json, read_label, writ
 from .metrics import kl_divergence
 from .shards import Shard
 
-LABELERS = ("st", "cbst", "dars", "da", "truth")
+CONFIDENCE_LABELERS = ("st", "cbst", "dars", "da")  # thresholds on the teacher's confidences
+LABELERS = CONFIDENCE_LABELERS + ("truth",)  # truth: the diagnostic, ground truth as pseudo labels
 NUM_BITS = 65536
 ONE_BITS = 0x3C00  # float16 1.0: confidences in [0, 1] have bit patterns 0..0x3C00
 

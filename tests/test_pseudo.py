@@ -182,7 +182,7 @@ def test_histogram_thresholds_match_sorting(case):
         prior[int(rng.integers(0, C))] = 0.0  # a class with n_c = 0
     prior = (prior / prior.sum()).tolist()
     hist = sum(pseudo.confidence_histogram(p, c, C) for p, c in images)
-    for labeler in pseudo.LABELERS:
+    for labeler in pseudo.CONFIDENCE_LABELERS:
         th = pseudo.compute_thresholds(hist, labeler, alpha, prior)
         got = [th["global"]] if labeler == "st" else th["classes"]
         want = naive_thresholds(pred, conf, C, labeler, alpha, prior)
@@ -262,7 +262,7 @@ def run_pipeline(root, shard_dirs, labeler, alpha, prior_json, seed=5, rnd=1, da
     return label_dirs
 
 
-@pytest.mark.parametrize("labeler", pseudo.LABELERS)
+@pytest.mark.parametrize("labeler", pseudo.CONFIDENCE_LABELERS)
 def test_one_shard_equals_four_shards(tmp_path, labeler):
     images = make_images(11)
     prior = tmp_path / "prior.json"
