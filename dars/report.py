@@ -141,7 +141,9 @@ def _paired_gains(rows):
             "control": next((r for r in rows if r["_control"]), None)}
     for row in rows:
         for name, ref in refs.items():
-            common = [] if ref is None or ref is row else [s for s in row["_per_seed"] if s in ref["_per_seed"]]
+            # Round 0 is no method of the control's round: it has no gain against it.
+            skip = ref is None or ref is row or (name == "control" and row["round"] == 0)
+            common = [] if skip else [s for s in row["_per_seed"] if s in ref["_per_seed"]]
             d = np.array([row["_per_seed"][s] - ref["_per_seed"][s] for s in common])
             mean = float(d.mean()) if len(d) else float("nan")
             row[f"gain_{name}_mean"] = mean

@@ -122,6 +122,10 @@ def test_method_table_gain_against_the_control_is_paired(tmp_path):
     assert dars["gain_control_mean"] == pytest.approx(np.mean([0.02, 0.01, -0.01]))
     assert dars["gain_control_wins"] == 2 and dars["gain_control_n"] == 3
     assert dars["gain_baseline_n"] == 0  # no round 0 in this table
+    base = run(tmp_path, method="baseline", rnd=0, alpha=None, seed=0, miou=0.3)
+    method_table(files + [base], tmp_path / "m.csv", tmp_path / "m.md")
+    csv = pd.read_csv(tmp_path / "m.csv").set_index("method")
+    assert csv.loc["baseline", "gain_control_n"] == 0 and csv.loc["dars", "gain_baseline_n"] == 1
 
 
 def test_method_table_rejects_mixed_rounds_and_protocols(tmp_path):
