@@ -122,13 +122,13 @@ def gates(cells, spec_):
         g = paired_gain(cells[a][1], cells[b][1])
         if name == "converged":
             ok = g.mean <= GATES["converged"]
-            out[name] = (ok, f"converged: {'PASS' if ok else 'FAIL'}: {a} {MINUS} {b} = {fmt(g)} mIoU "
-                             f"(must be at most +{100 * GATES['converged']:.1f})"
+            out[name] = (ok, f"converged: {'PASS' if ok else 'FAIL'}: {a} {MINUS} {b} = {100 * g.mean:+.2f} mIoU "
+                             f"(must be at most +{100 * GATES['converged']:.2f}; per seed {fmt(g)})"
                              + ("" if ok else "; round 0 not converged: gains include extra training"))
         else:
             ok = g.mean >= GATES["label_limited"]
-            out[name] = (ok, f"label-limited: {'PASS' if ok else 'FAIL'}: {a} {MINUS} {b} = {fmt(g)} mIoU "
-                             f"(must be at least +{100 * GATES['label_limited']:.1f})"
+            out[name] = (ok, f"label-limited: {'PASS' if ok else 'FAIL'}: {a} {MINUS} {b} = {100 * g.mean:+.2f} mIoU "
+                             f"(must be at least +{100 * GATES['label_limited']:.2f}; per seed {fmt(g)})"
                              + ("" if ok else "; labels are not the limit here, unlabeled data cannot show its worth"))
     base = {r["iteration"] for r in cells["round 0"][0]}
     students = {k: {r["iteration"] for r in cells[k][0]} for k in cells if k.endswith(("r1", "r2"))}
