@@ -64,6 +64,23 @@ def test_imported_split(tiny_cityscapes, tmp_path):
         make_split(tiny_cityscapes, 8, 0, tmp_path / "bad", "tiny", list_file=bad)
 
 
+def test_split_refuses_what_would_train_on_nothing_or_on_bad_ids(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cs", num_train=8)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# no pairs\n")
+    with pytest.raises(DarsError, match="empty.txt: the imported split list is empty"):
+        make_split(root, 8, 0, tmp_path / "e", "tiny", list_file=empty)
+    with pytest.raises(DarsError, match="split=1000: 1/1000 of the 8 train images"):
+        make_split(root, 1000, 0, tmp_path / "big", "tiny")
+    _, lab = find_pairs(root, "train")[0]
+    y = read_label(root / lab)
+    y[5, 5] = 50  # a labelId where a trainId belongs
+    cv2.imwrite(str(root / lab), y)
+    with pytest.raises(DarsError, match=f"{lab}: label id 50 is neither a class"):
+        make_split(root, 1, 0, tmp_path / "ids", "tiny")
+    assert not (tmp_path / "e").exists() and not (tmp_path / "big").exists() and not (tmp_path / "ids").exists()
+
+
 def test_prior_counts_labeled_pixels(tiny_cityscapes, tmp_path):
     make_split(tiny_cityscapes, 4, 0, tmp_path / "s", "tiny")
     prior_stage(tiny_cityscapes, tmp_path / "s/labeled.txt", tmp_path / "prior.json")

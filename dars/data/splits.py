@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classes import IGNORE
 from ..io import DarsError, read_label, write_json, write_text_lines
 from .cityscapes import read_list
 from .layouts import class_set, find_pairs
@@ -31,6 +32,9 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
         source, digest = "source", None
     elif list_file:
         labeled = read_list(list_file, root)
+        if not labeled:
+            raise DarsError(f"{list_file}: the imported split list is empty; it needs one `image label` "
+                            "pair per labeled image")
         known = {img for img, _ in train}
         unknown = [img for img, _ in labeled if img not in known]
         if unknown:
@@ -38,6 +42,9 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
                             f"e.g. {unknown[0]}")
         source, digest = "imported", hashlib.sha256(Path(list_file).read_bytes()).hexdigest()
     else:
+        if split > len(train):
+            raise DarsError(f"split={split}: 1/{split} of the {len(train)} train images under {root} is less "
+                            f"than one image; use a split of at most {len(train)}")
         order = np.random.default_rng(seed).permutation(len(train))
         num_labeled = max(1, round(len(train) / split))
         labeled = [train[i] for i in sorted(order[:num_labeled])]
@@ -50,6 +57,11 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
     presence = np.zeros(classes.num_classes, dtype=np.int64)
     for _, lab in labeled:
         ids = np.unique(read_label(labeled_root / lab))
+        bad = ids[(ids >= classes.num_classes) & (ids != IGNORE)]
+        if bad.size:  # found here, not as an anonymous IndexError deep in training
+            raise DarsError(f"{labeled_root / lab}: label id {int(bad[0])} is neither a class of the "
+                            f"{classes.num_classes}-class {layout if split else source_layout} set "
+                            f"(0-{classes.num_classes - 1}) nor ignore ({IGNORE}); are these train ids?")
         presence[ids[ids < classes.num_classes]] += 1
     missing = [classes.names[c] for c in np.flatnonzero(presence == 0)]
 
