@@ -24,7 +24,11 @@ include: "workflow/rules/evidence.smk"   # gates + paired gains on a converged, 
 
 report: "workflow/report/workflow.rst"
 
+onsuccess:
+    dars.console.show_warnings(log)  # stages' warnings (e.g. classes without labeled pixels)
+
 onerror:
+    dars.console.show_warnings(log)
     dars.console.show_failed_logs(log)  # each failed stage's own message, on the console
 
 

@@ -1,22 +1,44 @@
-"""What a user sees on the console when a job fails: each failed job's own last log lines.
+"""What a user sees on the console at the end of a run: each failed job's own last log lines,
+and every warning a stage wrote to its log.
 
 Snakemake's console says only `CalledProcessError ... exit status 2` and the log path; the
-stage's message (which file is wrong, which command fixes it) is in that log. The Snakefile's
-`onerror` hands this module Snakemake's own log, which names every failed job's log."""
+stage's message (which file is wrong, which command fixes it) is in that log, and so are
+warnings such as a labeled set without any pixel of some class. The Snakefile's `onsuccess` /
+`onerror` hand this module Snakemake's own log, which names every job's log."""
 import re
 import sys
 from pathlib import Path
 
 FAILED_LOG = re.compile(r"^\s*log: (.+) \(check log file\(s\) for error details\)\s*$", re.M)
+JOB_LOG = re.compile(r"^\s*log: (.+?)(?: \(check log file\(s\) for error details\))?\s*$", re.M)
+
+
+def _read(snakemake_logs):
+    """Snakemake's log text; `onsuccess`/`onerror` give it as a path or a list of paths."""
+    logs = [snakemake_logs] if isinstance(snakemake_logs, (str, Path)) else list(snakemake_logs or [])
+    return "\n".join(Path(f).read_text(errors="replace") for f in logs)
+
+
+def _paths(pattern, text):
+    return list(dict.fromkeys(p.strip() for group in pattern.findall(text) for p in group.split(", ")))
 
 
 def failed_job_logs(snakemake_logs):
-    """The log files of the jobs that failed, in the order Snakemake reported them. `onerror`
-    gives Snakemake's log as a path or a list of paths."""
-    logs = [snakemake_logs] if isinstance(snakemake_logs, (str, Path)) else list(snakemake_logs or [])
-    text = "\n".join(Path(f).read_text(errors="replace") for f in logs)
-    paths = [p.strip() for group in FAILED_LOG.findall(text) for p in group.split(", ")]
-    return list(dict.fromkeys(paths))
+    """The log files of the jobs that failed, in the order Snakemake reported them."""
+    return _paths(FAILED_LOG, _read(snakemake_logs))
+
+
+def show_warnings(snakemake_logs, out=None):
+    """Print each `WARNING:` line of the logs of the jobs this run executed, with its log path."""
+    out = out or sys.stderr
+    for path in _paths(JOB_LOG, _read(snakemake_logs)):
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("WARNING:"):
+                print(f"{path}: {line}", file=out)
 
 
 def show_failed_logs(snakemake_logs, lines=15, out=None):
