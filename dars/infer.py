@@ -1,7 +1,6 @@
 """Teacher inference: class probabilities per image (whole image or sliding window, optional flip;
 dars.slide), written to shards."""
 import zlib
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,7 +10,7 @@ from .data.cityscapes import image_id, read_list
 from .data.dataset import ImageList, prefetched
 from .distributed import resolve_workers
 from .gpu import claim_device
-from .io import DarsError
+from .io import DarsError, read_checkpoint
 from .models import build_model
 from .models.fold import fold_batchnorm
 from .shards import ShardWriter
@@ -26,10 +25,7 @@ def pick_device():
 def load_model(ckpt_path, device):
     """Model of a checkpoint, in eval mode (on CUDA with BatchNorm folded into the convolutions),
     plus the checkpoint dict (without weights)."""
-    ckpt_path = Path(ckpt_path)
-    if not ckpt_path.is_file():
-        raise DarsError(f"{ckpt_path}: checkpoint not found")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(ckpt_path)
     model = build_model(ckpt["model_name"], ckpt["num_classes"])
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()

@@ -50,7 +50,7 @@ from .data.cityscapes import read_list
 from .data.dataset import SegmentationPairs, list_pairs, pseudo_pairs
 from .data.transforms import normalize_batch
 from .infer import pick_device
-from .io import DarsError, atomic_path
+from .io import DarsError, atomic_path, read_checkpoint
 from .precision import resolve_amp, resolve_channels_last
 from .models import build_model
 
@@ -231,7 +231,7 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
         from .models.pspnet import load_backbone
         backbone_init = load_backbone(model, s["backbone_weights"], log=log)
     if init_ckpt and not s.get("reinit", False):
-        teacher = torch.load(init_ckpt, map_location="cpu", weights_only=False)
+        teacher = read_checkpoint(init_ckpt)
         model.load_state_dict(teacher["model"])
         optimizer.load_state_dict(teacher["optimizer"])
         backbone_init = teacher.get("backbone_init")  # a student inherits its teacher's initialisation
@@ -256,8 +256,13 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
     state = {"step": 0, "history": [], "sums": {"loss_labeled": 0.0, "loss_pseudo": 0.0, "n": 0}}
     fp = fingerprint(s, init_ckpt)
     last = Path(work_dir) / "last.pt" if work_dir else None
+    ck = None
     if last and last.is_file():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
+        try:
+            ck = read_checkpoint(last)
+        except DarsError as e:  # our own resume state, not a user's file: start afresh, say why
+            log(f"{e}; starting afresh")
+    if ck is not None:
         if ck.get("fingerprint") == fp:
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])

@@ -47,3 +47,15 @@ def test_identical_checkpoints_are_byte_identical(tmp_path):
     assert digest[0] == digest[1]
     loaded = torch.load(tmp_path / "b/last.pt", weights_only=False)
     assert torch.equal(loaded["model"]["w"], state["model"]["w"]) and loaded["iteration"] == 7
+
+
+def test_a_truncated_checkpoint_is_named_with_the_fix(tmp_path):
+    from dars.infer import load_model
+    from dars.io import DarsError
+    from dars.models import build_model
+    path = tmp_path / "round0/model.pt"
+    save_checkpoint(path, {"model": build_model("lite", 19).state_dict(), "model_name": "lite", "num_classes": 19})
+    load_model(path, "cpu")
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(DarsError, match=r"round0/model.pt: not a readable checkpoint .* --forcerun"):
+        load_model(path, "cpu")
