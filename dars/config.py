@@ -3,6 +3,7 @@
 The Snakemake workflow validates config.yaml against workflow/schemas/config.schema.yaml
 (types, ranges, defaults), then calls `check` for what a schema cannot say."""
 import copy
+import functools
 from pathlib import Path
 
 from .io import DarsError
@@ -122,6 +123,23 @@ def generated_files(config, name):
         gen = [g for g, d in config["datasets"].items() if "synthetic" in d and generated_root(g) == root]
         out += [generated_root(g) for g in gen]
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _train_pairs_found(layout, root):
+    """Cached per (layout, root): a DAG asks once per split job, a tree is listed once."""
+    from .data.layouts import find_pairs
+    return len(find_pairs(layout, root, "train"))
+
+
+def check_prepared(config, name):
+    """At DAG build (also under -n): the train labels of a real dataset (and of its UDA source)
+    exist in train ids, else the error names the prepare command (the split stage would fail
+    with it only when run). Generated datasets are checked by their own rule."""
+    for n in dict.fromkeys([name, labeled_dataset(config, name)]):
+        root = dataset_root(config, n)
+        if root not in generated_files(config, n):
+            _train_pairs_found(dataset(config, n).get("layout", "cityscapes"), root)
 
 
 def dataset_root(config, name):

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 import yaml
 
@@ -143,12 +144,25 @@ def test_override_sections_accept_every_key_of_their_section():
             assert ref == {"$ref": f"#/properties/{section}/properties/{key}"}, key  # no default of its own
 
 
-def test_a_failed_stage_shows_its_own_message_on_the_console(tmp_path):
+def test_a_tree_that_needs_prepare_fails_the_plan_naming_the_command(tmp_path):
     root = write_cityscapes_tree(tmp_path / "cityscapes", trainids=False)  # labels not prepared yet
     config = tiny_config()
     config["datasets"]["cityscapes"]["root"] = str(root)
-    proc = snakemake(tmp_path, "--cores", "1", "results/cityscapes/split8/seed0/split/split.json", config=config)
+    proc = snakemake(tmp_path, "-n", "results/cityscapes/split8/round2/miou.json", config=config)
+    assert proc.returncode != 0
+    assert f"python -m dars prepare cityscapes {root}" in proc.stdout + proc.stderr
+
+
+def test_a_failed_stage_shows_its_own_message_on_the_console(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes")
+    label = sorted((root / "gtFine/train").rglob("*_labelTrainIds.png"))[0]
+    y = cv2.imread(str(label), cv2.IMREAD_UNCHANGED)
+    y[5, 5] = 50  # a labelId where a trainId belongs: the split stage refuses it, naming the file
+    cv2.imwrite(str(label), y)
+    config = tiny_config()
+    config["datasets"]["cityscapes"]["root"] = str(root)
+    proc = snakemake(tmp_path, "--cores", "1", "results/cityscapes/split1/seed0/split/split.json", config=config)
     assert proc.returncode != 0
     console = proc.stdout + proc.stderr
-    assert f"python -m dars prepare cityscapes {root}" in console  # the stage's error, from its log
-    assert "logs/cityscapes/split8/seed0/split.log" in console
+    assert f"{label}: label id 50 is neither a class" in console  # the stage's error, from its log
+    assert "logs/cityscapes/split1/seed0/split.log" in console

@@ -59,8 +59,10 @@ def labeled_root(wildcards):
 
 
 def dataset_files(wildcards):
-    """Input: the generated trees of synthetic datasets (and of a UDA source), nothing for real ones."""
+    """Input: the generated trees of synthetic datasets (and of a UDA source), nothing for real
+    ones, whose train labels are checked here (a tree still needing `prepare` fails the plan)."""
     dataset_root(wildcards)
+    _config(dars.config.check_prepared, wildcards.dataset)
     return _config(dars.config.generated_files, wildcards.dataset)
 
 
