@@ -19,15 +19,12 @@ import pandas as pd
 
 from .classes import IGNORE
 from .io import DarsError, atomic_path, read_json, read_label
+from .paper import run_file
 from .shards import Shard
 from .tables import MINUS, TAIL_SHARE, Table, Value, fmt, frame, load_cell, paired_gain, stat, tail_classes
 
 GATES = {"converged": 0.005, "label_limited": 0.08, "step_ratio": 0.5}  # mIoU as fractions
 CALIBRATION_BINS = 10
-
-
-def _run(ds, split, seed, stage, file="miou.json"):
-    return f"results/{ds}/split{split}/seed{seed}/{stage}/{file}"
 
 
 def spec(config, num_shards=None):
@@ -55,7 +52,7 @@ def spec(config, num_shards=None):
     if e["round2"] and config["rounds"] < 2:
         raise DarsError("config key evidence.round2: needs rounds >= 2")
     control = e["control"]
-    cells = lambda stage, s=split: [_run(ds, s, seed, stage) for seed in seeds]  # noqa: E731
+    cells = lambda stage, s=split: [run_file(ds, s, seed, stage) for seed in seeds]  # noqa: E731
     rows = {"round 0": cells("round0"), "oracle (all labels)": cells("round0", 1)}
     rows[f"{control} r1"] = cells(f"{control}/round1")
     rows.update({f"{label} r1": cells(f"{name}/round1") for label, name in methods.items()})

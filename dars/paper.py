@@ -9,7 +9,8 @@ TABLES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7")
 FIGURES = ("panels", "predictions", "class_distribution", "iou_bars")
 
 
-def _run(ds, split, seed, stage, file="miou.json"):
+def run_file(ds, split, seed, stage, file="miou.json"):
+    """One run's file in the results tree."""
     return f"results/{ds}/split{split}/seed{seed}/{stage}/{file}"
 
 
@@ -40,7 +41,7 @@ class _Paper:
     def cell(self, stage, ds=None, split=None, file="miou.json"):
         ds = ds or self.ds
         split = self.split if split is None else split
-        return [_run(ds, split, s, stage, file) for s in self.seeds]
+        return [run_file(ds, split, s, stage, file) for s in self.seeds]
 
     def method_stage(self, name, round_):
         return "round0" if name == "round0" else f"{name}/round{round_}"
@@ -96,16 +97,16 @@ class _Paper:
         p, last, seed = self.p, self.last, self.seeds[0]
         root = self.root
         labelers = {k: v for k, v in p["compare"].items() if k in ("ST", "CBST", "DARS")}
-        runs = {f"{k} r1": _run(self.ds, self.split, seed, f"{v}/round1", "pseudo") for k, v in labelers.items()}
+        runs = {f"{k} r1": run_file(self.ds, self.split, seed, f"{v}/round1", "pseudo") for k, v in labelers.items()}
         if "DARS" in labelers:
-            runs[f"DARS r{last}"] = _run(self.ds, self.split, seed, f"{labelers['DARS']}/round{last}", "pseudo")
+            runs[f"DARS r{last}"] = run_file(self.ds, self.split, seed, f"{labelers['DARS']}/round{last}", "pseudo")
         f = {}
         f["panels"] = dict(kind="panels", root=root, runs=runs, num_images=p["figure_images"],
-                           pseudo_list=_run(self.ds, self.split, seed, f"{labelers.get('DARS', 'dars')}/round1",
+                           pseudo_list=run_file(self.ds, self.split, seed, f"{labelers.get('DARS', 'dars')}/round1",
                                             "pseudo_labels.txt"),
                            title=f"Pseudo labels ({self.ds}, {1}/{self.split} split, seed {seed})")
         f["predictions"] = dict(kind="predictions", root=root, num_images=p["figure_images"],
-                                checkpoints={k: _run(self.ds, self.split, seed, self.method_stage(v, 1), "model.pt")
+                                checkpoints={k: run_file(self.ds, self.split, seed, self.method_stage(v, 1), "model.pt")
                                              for k, v in p["compare"].items()})
         f["class_distribution"] = dict(
             kind="class_distribution", prior=f"results/{self.ds}/split{self.split}/seed{seed}/prior.json",
