@@ -50,6 +50,7 @@ def build_parser():
     a.add_argument("--layout", default="cityscapes")
     a.add_argument("--source-root", help="split 0 (domain adaptation): the labeled source dataset")
     a.add_argument("--source-layout", default="cityscapes")
+    a.add_argument("--family", default="random", help="published list family (dars.data.published): dars, cps, random")
 
     a = sub.add_parser("prior", help="class prior from labeled ground truth")
     a.add_argument("--root", required=True)
@@ -159,11 +160,10 @@ def run(args):
         print(f"wrote {prepare(args.layout, args.root)} train-id label files")
     elif stage == "split":
         from .data.splits import make_split
-        missing = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file,
-                             args.layout, args.source_root, args.source_layout)
-        if missing:
-            print(f"WARNING: the labeled images contain no pixels of {missing}; no pseudo-labeler "
-                  "can learn these classes", file=sys.stderr)
+        _, warnings = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file,
+                                 args.layout, args.source_root, args.source_layout, args.family)
+        for warning in warnings:
+            print(f"WARNING: {warning}", file=sys.stderr)
     elif stage == "prior":
         from .prior import prior_stage
         prior_stage(args.root, args.list, args.out, args.source, args.layout)
@@ -178,7 +178,7 @@ def run(args):
         from .infer import infer_stage
         infer_stage(args.ckpt, args.root, args.list, args.out, args.num_shards, args.shard,
                     args.settings.get("resize"), args.settings.get("flip", True), args.threads,
-                    **_predict_options(args.settings))
+                    fuse=args.settings.get("teacher_fusion", "probs"), **_predict_options(args.settings))
     elif stage == "pseudo-stats":
         from .pseudo import stats_stage
         stats_stage(args.shard, args.out)

@@ -11,6 +11,7 @@ from .io import DarsError
 LABELERS = ("none", "st", "cbst", "dars", "da", "truth")
 RESERVED = {"round0", "split", "data"}
 LAYOUTS = ("cityscapes", "gta5", "scannet", "voc")
+RECIPE_DEFAULTS = {"blur_kernel": None, "crop_pad": "end", "scale_reference": "input"}
 
 
 def generated_root(name):
@@ -192,8 +193,11 @@ def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=N
     s.update({k: t[k] for k in ("amp", "channels_last") if t.get(k, "auto") != "auto"})
     if t.get("compile"):
         s["compile"] = True
+    # The authors' recipe knobs, likewise only when they differ from the embedded settings'.
+    s.update({k: t[k] for k, default in RECIPE_DEFAULTS.items() if t.get(k, default) != default})
     if round_ == 0:
-        s.update(mode="pretrain", epochs=t["pretrain_epochs"], scale_range=t["scale_range"])
+        s.update(mode="pretrain", epochs=t["pretrain_epochs"], scale_range=t["scale_range"],
+                 batch_size=t.get("pretrain_batch_size") or t["batch_size"])
         if t.get("pretrain_steps"):
             s["steps"] = t["pretrain_steps"]
     else:

@@ -38,6 +38,7 @@ def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, r
     result.update({
         "split_source": split_info.get("source"),
         "split_source_file": split_info.get("source_file"),
+        "split_family": split_info.get("split_family"),
         "protocol": slide.describe(mode, resize, window, flip=flip, native=native),
         "flip": flip, "mode": mode, "window": list(window) if window else None,
         "stride": list(slide.default_stride(window)) if window else None,

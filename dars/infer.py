@@ -91,15 +91,16 @@ def prepare_device(device, threads):
 
 
 def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, resize=None, flip=True, threads=None,
-                mode="whole", window=None, batch_windows=8, amp="auto", channels_last="auto"):
+                mode="whole", window=None, batch_windows=8, amp="auto", channels_last="auto", fuse="probs"):
     """Run the teacher on shard `shard` of the images in `list_file` and write one shard directory.
-    mode/window/batch_windows/amp/channels_last: see dars.slide.predict_probs (window None in
-    slide mode = the checkpoint's training crop)."""
+    mode/window/batch_windows/amp/channels_last/fuse: see dars.slide.predict_probs (window None
+    in slide mode = the checkpoint's training crop; fuse: evaluate.teacher_fusion)."""
     device = pick_device()
     workers = prepare_device(device, threads)
     model, meta = load_model(ckpt, device)
     window = resolve_window(mode, window, meta)
-    options = dict(mode=mode, window=window, batch_windows=batch_windows, amp=amp, channels_last=channels_last)
+    options = dict(mode=mode, window=window, batch_windows=batch_windows, amp=amp, channels_last=channels_last,
+                   fuse=fuse)
     pairs = read_list(list_file, root)
     pairs = [pairs[i] for i in shard_slice(len(pairs), num_shards, shard)]
     with ShardWriter(out_dir, meta["num_classes"]) as writer:

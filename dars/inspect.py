@@ -311,7 +311,7 @@ def _miou(path, obj):
         out += [f"  seed {s.get('seed')}: {_pct(s.get('miou'))} %  ({s.get('file')})" for s in obj.get("per_seed", [])]
         out.append(_table(["class", "mean IoU %"], [(c, _pct(v)) for c, v in zip(_names(len(iou), obj), iou)]))
         return "\n".join(out)
-    keys = ("dataset", "split", "split_source", "method", "seed", "round", "alpha", "scale_range",
+    keys = ("dataset", "split", "split_source", "split_family", "method", "seed", "round", "alpha", "scale_range",
             "protocol", "checkpoint", "num_images")
     out = [f"{path}: evaluation of one run"] + [f"  {k}: {_fmt(obj.get(k))}" for k in keys if k in obj]
     out.append(f"  mIoU {_pct(obj['miou'])} %, mAcc {_pct(obj.get('macc'))} %, allAcc {_pct(obj.get('allacc'))} %")

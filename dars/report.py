@@ -192,6 +192,9 @@ def method_table(miou_files, out_csv, out_md):
     # Numbers measured under different protocols or splits must not share a table.
     protocol = _agree(runs, "protocol", what)
     source = _agree(runs, "split_source", what)
+    family = _agree(runs, "split_family", what) if any("split_family" in r for r in runs) else None
+    if family not in (None, "random"):  # a published list: numbers compare only within its family
+        source = f"{source} ({family} family)"
     methods = [r for r in runs if r["method"] != "baseline"]
     rnd = _agree(methods, "round", what + " (methods other than the baseline)") if methods else 0
     names = _class_names(runs, what)

@@ -35,6 +35,7 @@ from .precision import resolve_amp
 from .precision import resolve_channels_last as _channels_last
 
 MODES = ("whole", "slide")
+FUSIONS = ("probs", "logits")
 
 
 def as_size(value, what):
@@ -101,28 +102,32 @@ def _input(image_rgb, resize, device):
     return normalize_batch(torch.from_numpy(np.ascontiguousarray(image))[None].to(device)).contiguous()
 
 
-def _whole(run, x, size, flip, pair_batch):
+def _whole(run, x, size, flip, pair_batch, fuse="probs"):
     """Probabilities of whole images x (N x 3 x h x w) at `size`. Logits are resized before
-    the softmax, as the pipeline always did (shards equal full-resolution logits' softmax)."""
-    def probs_of(batch):
+    the softmax, as the pipeline always did (shards equal full-resolution logits' softmax).
+    fuse "logits": the flip pair's logits are averaged, then the softmax taken."""
+    def scores_of(batch):
         logits = run(batch)
         if logits.shape[-2:] != tuple(size):
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return F.softmax(logits, dim=1)
+        return logits if fuse == "logits" else F.softmax(logits, dim=1)
 
     if not flip:
-        return probs_of(x)
-    n = x.shape[0]
-    if pair_batch:
-        both = probs_of(torch.cat([x, x.flip(-1)]))
-        return (both[:n] + both[n:].flip(-1)) / 2
-    # Separate forwards on CPU: bit-identical to the original pipeline, and a batch of two
-    # is no faster there.
-    return (probs_of(x) + probs_of(x.flip(-1)).flip(-1)) / 2
+        mean = scores_of(x)
+    elif pair_batch:
+        n = x.shape[0]
+        both = scores_of(torch.cat([x, x.flip(-1)]))
+        mean = (both[:n] + both[n:].flip(-1)) / 2
+    else:
+        # Separate forwards on CPU: bit-identical to the original pipeline, and a batch of two
+        # is no faster there.
+        mean = (scores_of(x) + scores_of(x.flip(-1)).flip(-1)) / 2
+    return F.softmax(mean, dim=1) if fuse == "logits" else mean
 
 
-def _slide(run, x, window, stride, flip, batch_windows):
-    """Window-averaged probabilities (C x h x w) of one normalised image x (1 x 3 x h x w)."""
+def _slide(run, x, window, stride, flip, batch_windows, fuse="probs"):
+    """Window-averaged probabilities (C x h x w) of one normalised image x (1 x 3 x h x w);
+    fuse "logits": window-averaged logits (the caller takes the softmax)."""
     h, w = x.shape[-2:]
     wh, ww = window
     pad_h, pad_w = max(wh - h, 0), max(ww - w, 0)
@@ -141,7 +146,7 @@ def _slide(run, x, window, stride, flip, batch_windows):
         logits = run(crops)
         if logits.shape[-2:] != (wh, ww):
             logits = F.interpolate(logits, size=(wh, ww), mode="bilinear", align_corners=False)
-        probs = F.softmax(logits, dim=1)
+        probs = logits if fuse == "logits" else F.softmax(logits, dim=1)
         if flip:
             probs = (probs[:n] + probs[n:].flip(-1)) / 2
         if acc is None:
@@ -161,7 +166,7 @@ def _check(mode, batch_windows):
 
 @torch.no_grad()
 def predict_probs(model, image_rgb, *, resize=None, mode="whole", window=None, stride=None, flip=True,
-                  batch_windows=8, device="cpu", amp="auto", channels_last="auto"):
+                  batch_windows=8, device="cpu", amp="auto", channels_last="auto", fuse="probs"):
     """Softmax probabilities (C x H x W, float32, on `device`) at the image's own resolution.
 
     The model sees the image (H x W x 3 RGB uint8) resized to `resize` ([h, w]; None keeps
@@ -170,21 +175,26 @@ def predict_probs(model, image_rgb, *, resize=None, mode="whole", window=None, s
     ([h, w] or int; the training crop) every `stride` (default ceil(2/3 window)), window
     probabilities averaged, then resized back to H x W. `flip` averages with the mirrored input.
     `batch_windows` windows (and their flips) share a forward. `amp`: "auto" (bf16 on CUDA),
-    "bf16" or "off"; `channels_last`: "auto" (on CUDA in slide mode), True or False."""
+    "bf16" or "off"; `channels_last`: "auto" (on CUDA in slide mode), True or False.
+    `fuse` "probs" averages softmax probabilities over the flip and the windows (the paper's
+    evaluation); "logits" averages logits, resizes them, then takes one softmax (the authors'
+    pseudo-label generation: evaluate.teacher_fusion)."""
     _check(mode, batch_windows)
+    if fuse not in FUSIONS:
+        raise DarsError(f"teacher_fusion must be one of {FUSIONS}, got {fuse!r}")
     run = _Runner(model, device, amp, channels_last, mode)
     h, w = image_rgb.shape[:2]
     x = _input(image_rgb, resize, device)
     if mode == "whole":
-        return _whole(run, x, (h, w), flip, pair_batch=run.device.type == "cuda")[0].contiguous()
+        return _whole(run, x, (h, w), flip, pair_batch=run.device.type == "cuda", fuse=fuse)[0].contiguous()
     window = as_size(window, "window (slide mode: the training crop)")
     stride = default_stride(window) if stride is None else as_size(stride, "stride")
-    probs = _slide(run, x, window, stride, flip, batch_windows)
+    probs = _slide(run, x, window, stride, flip, batch_windows, fuse)
     if probs.shape[-2:] != (h, w):
         # Probabilities, not logits, are resized to the label resolution (method.md §4);
         # bilinear weights are convex, so every pixel still sums to one.
         probs = F.interpolate(probs[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-    return probs.contiguous()
+    return (F.softmax(probs, dim=0) if fuse == "logits" else probs).contiguous()
 
 
 def describe(mode, resize=None, window=None, stride=None, flip=True, native=None):

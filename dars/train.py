@@ -48,7 +48,7 @@ from . import distributed as dd
 from .classes import IGNORE
 from .data.cityscapes import read_list
 from .data.dataset import SegmentationPairs, list_pairs, pseudo_pairs
-from .data.transforms import normalize_batch
+from .data.transforms import augment_settings, normalize_batch
 from .infer import pick_device
 from .io import DarsError, atomic_path, read_checkpoint
 from .precision import resolve_amp, resolve_channels_last
@@ -236,15 +236,15 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
         optimizer.load_state_dict(teacher["optimizer"])
         backbone_init = teacher.get("backbone_init")  # a student inherits its teacher's initialisation
 
-    aug = dict(crop=s["crop"], scale_range=s["scale_range"], rotate=s["rotate"], blur=s["blur"], flip=s["flip"])
+    aug, scale_base = augment_settings(s)
     labeled_root = labeled_root or root
-    labeled = SegmentationPairs(list_pairs(labeled_root, read_list(labeled_list, labeled_root)), s["resize"], aug, seed)
+    labeled = SegmentationPairs(list_pairs(labeled_root, read_list(labeled_list, labeled_root)), scale_base, aug, seed)
     streams = [labeled]  # streams[1]: the dataset of each step's second batch
     if mode == "pseudo":
-        streams.append(SegmentationPairs(pseudo_pairs(root, pseudo_list), s["resize"], aug, seed + 1))
+        streams.append(SegmentationPairs(pseudo_pairs(root, pseudo_list), scale_base, aug, seed + 1))
         epoch_len = len(streams[1])
     elif mode == "supervised":
-        streams.append(SegmentationPairs(labeled.pairs, s["resize"], aug, seed + 1))
+        streams.append(SegmentationPairs(labeled.pairs, scale_base, aug, seed + 1))
         epoch_len = len(read_list(unlabeled_list))
     else:
         epoch_len = len(labeled)

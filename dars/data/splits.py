@@ -7,12 +7,18 @@ import numpy as np
 from ..classes import IGNORE
 from ..io import DarsError, read_label, write_json, write_text_lines
 from .cityscapes import read_list
+from . import published
 from .layouts import class_set, find_pairs
 
 
 def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="cityscapes",
-               source_root=None, source_layout="cityscapes"):
+               source_root=None, source_layout="cityscapes", family="random"):
     """Write labeled.txt, unlabeled.txt and split.json for 1/`split` of the train images.
+
+    The labeled list is, in this order: the source's train set (split 0), `list_file` (the
+    user's own list; family "file"), the published list of `family` for this split (see
+    dars.data.published), else a random one. Returns (classes without a labeled pixel,
+    warnings to show the user).
 
     A random split takes the first round(n/split) images of one permutation seeded by `seed`
     alone, so with the same seed the 1/8 labeled set lies inside the 1/4 one (as the
@@ -26,6 +32,19 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
     train = find_pairs(layout, root, "train")
     classes = class_set(layout)
     labeled_root = root
+    warnings = []
+    requested = family
+    if split == 0:
+        family = "source"
+    elif list_file:
+        family = "file"
+    elif split > 1:
+        family, list_file = published.list_file(layout, family, split)
+        if family != requested:
+            warnings.append(f"the {requested} split family has no 1/{split} list for the {layout} layout "
+                            f"(it has {published.available(layout).get(requested, [])}); this split is random")
+    else:
+        family = "random"  # split 1 labels everything: every family is the same
     if split == 0:
         labeled_root = Path(source_root)
         labeled = find_pairs(source_layout, labeled_root, "train")
@@ -38,8 +57,10 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
         known = {img for img, _ in train}
         unknown = [img for img, _ in labeled if img not in known]
         if unknown:
+            hint = ("" if family == "file" else f" (the published {family} list; a tree without all of its "
+                    "images needs datasets.<name>.split_family: random)")
             raise DarsError(f"{list_file}: {len(unknown)} images are not train images under {root}, "
-                            f"e.g. {unknown[0]}")
+                            f"e.g. {unknown[0]}{hint}")
         source, digest = "imported", hashlib.sha256(Path(list_file).read_bytes()).hexdigest()
     else:
         if split > len(train):
@@ -64,6 +85,9 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
                             f"(0-{classes.num_classes - 1}) nor ignore ({IGNORE}); are these train ids?")
         presence[ids[ids < classes.num_classes]] += 1
     missing = [classes.names[c] for c in np.flatnonzero(presence == 0)]
+    if missing:
+        warnings.append(f"the labeled images contain no pixels of {missing}; no pseudo-labeler can learn "
+                        "these classes")
 
     out_dir = Path(out_dir)
     write_text_lines(out_dir / "labeled.txt", [f"{i} {l}" for i, l in labeled])
@@ -72,7 +96,10 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
         "dataset": dataset, "root": str(root), "layout": layout, "split": split, "seed": seed,
         "labeled_root": str(labeled_root), "labeled_layout": source_layout if split == 0 else layout,
         "source": source, "source_file": str(list_file) if list_file else None,
-        "source_sha256": digest, "num_labeled": len(labeled), "num_unlabeled": len(unlabeled),
+        "source_sha256": digest, "split_family": family,
+        **({"split_family_requested": requested} if requested != family and family == "random" else {}),
+        "num_labeled": len(labeled), "num_unlabeled": len(unlabeled),
         "labeled_class_images": presence.tolist(), "missing_classes": missing,
+        "warnings": warnings,
     })
-    return missing
+    return missing, warnings

@@ -70,6 +70,9 @@ def split_args(wildcards):
     """Flags of the split stage: the layout, an imported list, or the UDA source. A list of
     arguments, so that the rule's `{params.args:q}` quotes each one (paths may hold spaces)."""
     args = ["--layout", layout(wildcards)]
+    family = config["datasets"][wildcards.dataset].get("split_family", "random")
+    if family != "random":  # the published list of that family, where it has one for this split
+        args += ["--family", family]
     if split_list_file(wildcards):
         args += ["--list-file", split_list_file(wildcards)]
     source = config["datasets"][wildcards.dataset].get("source")
@@ -104,8 +107,11 @@ def train_settings(wildcards):
 def predict_settings(wildcards):
     ds = config["datasets"][wildcards.dataset]
     ev = dict(config["evaluate"], **ds.get("evaluate", {}))
-    return json.dumps({"resize": ds.get("resize"), "flip": ev["flip"], "mode": ev["mode"], "window": ev["window"],
-                       "batch_windows": ev["batch_windows"], "amp": ev["amp"], "channels_last": ev["channels_last"]})
+    settings = {"resize": ds.get("resize"), "flip": ev["flip"], "mode": ev["mode"], "window": ev["window"],
+                "batch_windows": ev["batch_windows"], "amp": ev["amp"], "channels_last": ev["channels_last"]}
+    if ev.get("teacher_fusion", "probs") != "probs":  # only when set: params of existing runs stay
+        settings["teacher_fusion"] = ev["teacher_fusion"]
+    return json.dumps(settings)
 
 
 def run_identity(wildcards):
