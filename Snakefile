@@ -37,6 +37,7 @@ rule all:
         expand("results/{dataset}/split{split}/round{round}/{file}",
                dataset=config["dataset"], split=config["split"],
                round=range(1, config["rounds"] + 1), file=["miou.json", "methods.md"]),
+        dars.paper.run_report_files(config, config["dataset"], config["split"], config["rounds"]),
 
 
 rule paper:

@@ -129,6 +129,51 @@ def _paired_comparisons(rows, controls):
     return gains
 
 
+def run_specs(config, dataset, split, round_):
+    """The tables and figures of one dataset/split/round of the configured runs (`seeds`,
+    `compare_methods`), which `snakemake --report` shows for that target: per-class IoU with
+    paired gains, the pseudo-label statistics, the class distributions and the per-class IoU."""
+    seeds, methods = config["seeds"], config["compare_methods"]
+
+    def cell(stage, file="miou.json"):
+        return [run_file(dataset, split, s, stage, file) for s in seeds]
+    presets = {"round 0": "round0", **{m: m for m in methods}}
+    rows = {label: cell("round0" if p == "round0" else f"{p}/round{round_}") for label, p in presets.items()}
+    controls = {name for name, m in config["methods"].items() if m["labeler"] == "none"}
+    labelers = [m for m in methods if config["methods"][m]["labeler"] != "none"]
+    val_prior = f"results/{dataset}/split{split}/seed{seeds[0]}/prior_td.json"
+    what = f"{dataset}, 1/{split} split, round {round_}"
+    specs = {
+        "per_class": dict(kind="per_class", corner="method", title=f"Per-class IoU ({what})", rows=rows,
+                          val_prior=val_prior, gains=_paired_comparisons(presets, controls)),
+        "iou_bars": dict(kind="iou_bars", runs=rows, val_prior=val_prior, title=f"Per-class IoU ({what})"),
+    }
+    if labelers:
+        specs["pseudo_labels"] = dict(kind="kl", corner="method", baseline=labelers[0], rows={m: rows[m] for m in labelers},
+                                      title=f"Pseudo labels vs the unlabeled images' true distribution ({what})")
+        specs["class_distribution"] = dict(
+            kind="class_distribution", prior=[f"results/{dataset}/split{split}/seed{s}/prior.json" for s in seeds],
+            runs={m: cell(f"{m}/round{round_}", "pseudo_stats.json") for m in labelers},
+            title=f"Class distribution: labeled prior, truth and pseudo labels ({what})")
+    return specs
+
+
+def run_report_files(config, dataset, split, rounds):
+    """The report files of rounds 1..`rounds` (tables as .html, figures as .png)."""
+    return [f"results/{dataset}/split{split}/round{r}/report/{name}.{'png' if spec['kind'] in FIGURE_KINDS else 'html'}"
+            for r in range(1, rounds + 1) for name, spec in run_specs(config, dataset, split, r).items()]
+
+
+FIGURE_KINDS = ("class_distribution", "iou_bars")
+
+
+def run_spec(config, dataset, split, round_, name):
+    specs = run_specs(config, dataset, split, round_)
+    if name not in specs:
+        raise DarsError(f"run report item {name!r} unknown here; this run has {', '.join(specs)}")
+    return specs[name]
+
+
 def table_spec(config, name):
     specs = _Paper(config).tables()
     if name not in specs:

@@ -59,11 +59,21 @@ def labeled_root(wildcards):
 
 
 def dataset_files(wildcards):
-    """Input: the generated trees of synthetic datasets (and of a UDA source), nothing for real
-    ones, whose train labels are checked here (a tree still needing `prepare` fails the plan)."""
+    """Input: the generated trees of synthetic datasets (and of a UDA source); for real ones every
+    train image and label file (the source's too), so that an edited label reruns the split and
+    all after it. Listed once per tree (dars.manifest.dataset_files); a tree still needing
+    `prepare` fails the plan."""
+    from dars.manifest import input_files
     dataset_root(wildcards)
     _config(dars.config.check_prepared, wildcards.dataset)
-    return _config(dars.config.generated_files, wildcards.dataset)
+    return _config(dars.config.generated_files, wildcards.dataset) + _config(input_files, wildcards.dataset)
+
+
+def dataset_val_files(wildcards):
+    """Input of the rules that read the val labels (evaluate, the td prior): a real dataset's val
+    images and labels, so that an edited val label reruns them."""
+    from dars.manifest import input_files
+    return _config(input_files, wildcards.dataset, "val")
 
 
 def split_args(wildcards):
@@ -73,6 +83,8 @@ def split_args(wildcards):
     family = config["datasets"][wildcards.dataset].get("split_family", "random")
     if family != "random":  # the published list of that family, where it has one for this split
         args += ["--family", family]
+    if config["datasets"][wildcards.dataset].get("min_labeled", 2) != 2:  # only when set: params of existing runs stay
+        args += ["--min-labeled", str(config["datasets"][wildcards.dataset]["min_labeled"])]
     if split_list_file(wildcards):
         args += ["--list-file", split_list_file(wildcards)]
     source = config["datasets"][wildcards.dataset].get("source")
@@ -228,3 +240,21 @@ def evidence_spec(wildcards):
 
 def evidence_inputs(wildcards):
     return dars.evidence.inputs(_config(dars.evidence.spec))
+
+
+def run_report_spec(wildcards):
+    """A table or figure of one dataset/split/round's report (dars.paper.run_specs)."""
+    return _config(dars.paper.run_spec, wildcards.dataset, int(wildcards.split), int(wildcards.round),
+                   wildcards.item)
+
+
+def run_report_spec_json(wildcards):
+    return json.dumps(run_report_spec(wildcards))
+
+
+def run_table_inputs(wildcards):
+    return dars.tables.spec_inputs(run_report_spec(wildcards))
+
+
+def run_figure_inputs(wildcards):
+    return dars.figures.spec_inputs(run_report_spec(wildcards))

@@ -27,3 +27,45 @@ rule method_table:
         "benchmarks/{dataset}/split{split}/round{round}/method_table.tsv"
     shell:
         "python -m dars table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+
+
+# The report of a dataset/split/round (`snakemake --report report.html` for any target that
+# builds them, the default one included): per-class IoU with paired gains and the pseudo-label
+# statistics as tables, the class distributions and per-class IoU as figures (dars.paper.run_specs).
+rule run_table:
+    input:
+        run_table_inputs,
+    output:
+        csv=f"{AGG}/report/{{item}}.csv",
+        md=f"{AGG}/report/{{item}}.md",
+        html=report(f"{AGG}/report/{{item}}.html", caption="../report/run.rst", category="{dataset} 1/{split}",
+                    subcategory="round {round}", labels={"item": "{item}"}),
+    wildcard_constraints:
+        item="per_class|pseudo_labels",
+    params:
+        spec=run_report_spec_json,
+    log:
+        "logs/{dataset}/split{split}/round{round}/report_{item}.log",
+    benchmark:
+        "benchmarks/{dataset}/split{split}/round{round}/report_{item}.tsv"
+    shell:
+        "python -m dars paper-table --spec {params.spec:q} --out-csv {output.csv:q} --out-md {output.md:q} "
+        "--out-html {output.html:q} > {log:q} 2>&1"
+
+
+rule run_figure:
+    input:
+        run_figure_inputs,
+    output:
+        report(f"{AGG}/report/{{item}}.png", caption="../report/run.rst", category="{dataset} 1/{split}",
+               subcategory="round {round}", labels={"item": "{item}"}),
+    wildcard_constraints:
+        item="class_distribution|iou_bars",
+    params:
+        spec=run_report_spec_json,
+    log:
+        "logs/{dataset}/split{split}/round{round}/report_{item}.log",
+    benchmark:
+        "benchmarks/{dataset}/split{split}/round{round}/report_{item}.tsv"
+    shell:
+        "python -m dars paper-figure --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
