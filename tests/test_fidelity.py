@@ -196,6 +196,21 @@ def test_cityscapes_preset_plans_with_the_authors_family(authors_root, tmp_path)
     assert len(split_command) == 1 and "--family dars" in split_command[0]
 
 
+def test_the_cpu_check_preset_runs_round0_on_a_real_layout_tree(authors_root, tmp_path):
+    """README "Use your own data": the one-minute check reads the tree, the authors' list, trains
+    a few steps and evaluates, on the same family as the paper preset."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["datasets"]["cityscapes_check"]["root"] = str(authors_root)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(SNAKEMAKE + ["--directory", str(tmp_path), "--cores", "1",
+                                       "results/cityscapes_check/split8/seed0/round0/miou.json"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "results/cityscapes_check/split8/seed0/round0/miou.json").read_text())
+    assert result["split_family"] == "dars" and result["num_images"] == 2 and 0 <= result["miou"] <= 1
+
+
 def test_other_runs_keep_their_settings(config):
     """The embedded settings do not carry the recipe knobs, so their fingerprints, Snakemake
     params and results are what they were."""
