@@ -18,6 +18,7 @@ include: "workflow/rules/infer.smk"      # teacher inference -> shards
 include: "workflow/rules/pseudolabel.smk"  # histograms -> thresholds -> pseudo labels
 include: "workflow/rules/train.smk"      # round k student
 include: "workflow/rules/evaluate.smk"   # mIoU on val
+include: "workflow/rules/export.smk"     # official-format predictions (val check, test submission)
 include: "workflow/rules/report.smk"     # mean/std over seeds, per-method tables
 include: "workflow/rules/paper.smk"      # the supplementary's tables and figures (config paper:)
 include: "workflow/rules/evidence.smk"   # gates + paired gains on a converged, label-limited setting

@@ -126,6 +126,15 @@ def build_parser():
     a.add_argument("--threads", type=int)
     a.add_argument("--out", required=True)
 
+    a = sub.add_parser("export", help="prediction PNGs of a split in the official format (dars.export)")
+    a.add_argument("--ckpt", required=True)
+    a.add_argument("--root", required=True)
+    a.add_argument("--split", required=True, choices=["val", "test"])
+    a.add_argument("--settings", type=_json, default={}, help=PREDICT_HELP)
+    a.add_argument("--layout", default="cityscapes", help="dataset layout of --root")
+    a.add_argument("--threads", type=int)
+    a.add_argument("--out", required=True, help="directory to write (replaced only once complete)")
+
     a = sub.add_parser("aggregate", help="mean/std over seeds of per-run miou.json files")
     a.add_argument("files", nargs="+")
     a.add_argument("--out", required=True)
@@ -197,6 +206,11 @@ def run(args):
                            args.settings.get("flip", True), args.threads, args.run, args.split_json,
                            layout=args.layout, **_predict_options(args.settings))
         print(f"mIoU {r['miou']:.4f}  mAcc {r['macc']:.4f}  allAcc {r['allacc']:.4f}")
+    elif stage == "export":
+        from .export import export_stage
+        r = export_stage(args.ckpt, args.root, args.split, args.out, args.layout, args.settings.get("resize"),
+                         args.settings.get("flip", True), args.threads, **_predict_options(args.settings))
+        print(f"wrote {r['num_images']} {r['format']} predictions of {args.split} to {args.out}")
     elif stage == "aggregate":
         from .report import aggregate_seeds
         aggregate_seeds(args.files, args.out)

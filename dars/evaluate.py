@@ -1,4 +1,5 @@
 """Evaluate a checkpoint on the validation images: confusion matrix summed over the whole set."""
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -11,26 +12,62 @@ from .io import read_json, write_json
 from .metrics import ConfusionMatrix
 
 
+@dataclass
+class Predictor:
+    """A checkpoint loaded for the evaluation protocol; evaluate and export share it, so an
+    exported PNG is exactly the prediction that evaluate scores."""
+    model: torch.nn.Module
+    meta: dict
+    device: torch.device
+    workers: int      # image-decoding processes (dars.infer.prepare_device)
+    resize: list | None
+    flip: bool
+    options: dict     # dars.slide.predict_probs's mode, window, batch_windows, amp, channels_last
+
+    def train_ids(self, image, size):
+        """Argmax train ids (H x W tensor) at `size`, the label's resolution: probabilities are
+        resized there before the argmax (§4), never the argmax map."""
+        probs = predict_probs(self.model, image, self.resize, self.flip, self.device, **self.options)
+        if probs.shape[-2:] != size:
+            probs = F.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]
+        return probs.argmax(0)
+
+    def protocol(self, native):
+        """The protocol in words (dars.slide.describe); `native`: the image sizes seen."""
+        o = self.options
+        return slide.describe(o["mode"], self.resize, o["window"], flip=self.flip, native=native)
+
+    def precision(self):
+        o = self.options
+        return slide.precision(self.device, o["amp"], o["channels_last"], o["mode"])
+
+
+def load_predictor(ckpt, resize=None, flip=True, threads=None, mode="whole", window=None, batch_windows=8,
+                   amp="auto", channels_last="auto") -> Predictor:
+    """The checkpoint on this process's device, with the window resolved (None in slide mode =
+    the checkpoint's training crop, the paper's protocol)."""
+    device = pick_device()
+    workers = prepare_device(device, threads)
+    model, meta = load_model(ckpt, device)
+    window = resolve_window(mode, window, meta)
+    options = dict(mode=mode, window=window, batch_windows=batch_windows, amp=amp, channels_last=channels_last)
+    return Predictor(model, meta, device, workers, resize, flip, options)
+
+
 def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, run=None, split_json=None,
                    mode="whole", window=None, batch_windows=8, amp="auto", channels_last="auto", layout="cityscapes"):
     """Write miou.json for `ckpt` on `root`'s val images. `run` holds the run's identity
     (dataset, split, method, seed, round, alpha, scale range), recorded with the numbers.
     mode/window/batch_windows/amp/channels_last: see dars.slide.predict_probs (window None in
     slide mode = the checkpoint's training crop, the paper's protocol)."""
-    device = pick_device()
-    workers = prepare_device(device, threads)
-    model, meta = load_model(ckpt, device)
-    window = resolve_window(mode, window, meta)
-    options = dict(mode=mode, window=window, batch_windows=batch_windows, amp=amp, channels_last=channels_last)
+    predictor = load_predictor(ckpt, resize, flip, threads, mode, window, batch_windows, amp, channels_last)
+    meta, window = predictor.meta, predictor.options["window"]
     cm = ConfusionMatrix(meta["num_classes"])
     pairs = find_pairs(layout, root, "val")
     native = set()
-    for _, image, label in prefetched(ImageList(root, pairs, labels=True), workers):
+    for _, image, label in prefetched(ImageList(root, pairs, labels=True), predictor.workers):
         native.add(image.shape[:2])
-        probs = predict_probs(model, image, resize, flip, device, **options)
-        if probs.shape[-2:] != label.shape:  # probabilities go to the label's resolution (§4)
-            probs = F.interpolate(probs[None], size=label.shape, mode="bilinear", align_corners=False)[0]
-        cm.update(torch.from_numpy(label), probs.argmax(0))
+        cm.update(torch.from_numpy(label), predictor.train_ids(image, label.shape))
     cm.reduce_from_all_processes()
     scores = cm.compute()
     split_info = read_json(split_json) if split_json else {}
@@ -39,11 +76,11 @@ def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, r
         "split_source": split_info.get("source"),
         "split_source_file": split_info.get("source_file"),
         "split_family": split_info.get("split_family"),
-        "protocol": slide.describe(mode, resize, window, flip=flip, native=native),
+        "protocol": predictor.protocol(native),
         "flip": flip, "mode": mode, "window": list(window) if window else None,
         "stride": list(slide.default_stride(window)) if window else None,
         "resize": list(resize) if resize else None,
-        "precision": slide.precision(device, amp, channels_last, mode),
+        "precision": predictor.precision(),
         "checkpoint": str(ckpt), "epochs": meta.get("epochs"), "iteration": meta.get("iteration"),
         "num_images": len(pairs), "class_names": list(class_set(layout).names)[: meta["num_classes"]],
         "iou": [None if v != v else v for v in scores["iou"]],

@@ -68,6 +68,16 @@ def find_pairs(root, split):
     return pairs
 
 
+def find_images(root, split):
+    """Sorted images, relative to root, of one split (test included), whatever labels exist."""
+    root = check_root(root)
+    images = sorted((root / "leftImg8bit" / split).glob(f"*/*{IMAGE_SUFFIX}"))
+    if not images:
+        raise DarsError(f"{root / 'leftImg8bit' / split}: no *{IMAGE_SUFFIX} images found (split {split!r} "
+                        f"of dataset root {root})")
+    return [str(img.relative_to(root)) for img in images]
+
+
 def prepare_train_ids(root):
     """Write *_labelTrainIds.png beside every *_labelIds.png that lacks one; returns the count written."""
     root = check_root(root)

@@ -28,6 +28,7 @@ class Layout:
     check: str           # its check_root function
     prepare: str | None  # its prepare function; None when labels ship as train ids
     tree: str            # what the root must hold, for messages and docs
+    images: str | None = None  # its images-only listing (no labels needed); None: no test split
 
     def function(self, attr):
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), attr)
@@ -36,7 +37,7 @@ class Layout:
 LAYOUTS = {
     "cityscapes": Layout("cityscapes", "cityscapes", "find_pairs", "check_root", "prepare_train_ids",
                          "leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
-                         "gtFine/<split>/<city>/*_gtFine_labelIds.png"),
+                         "gtFine/<split>/<city>/*_gtFine_labelIds.png", images="find_images"),
     "gta5": Layout("gta5", "gta5", "find_pairs", "check_root", "prepare",
                    "images/<id>.png and labels/<id>.png (Cityscapes labelIds)"),
     "scannet": Layout("scannet", "scannet", "find_pairs", "check_root", "prepare",
@@ -75,6 +76,20 @@ def find_pairs(name, root, split):
     lay = layout(name)
     check_root(name, root)
     return lay.function(lay.find)(Path(root), split)
+
+
+def find_images(name, root, split):
+    """Sorted image paths (relative to the root) of one split, without requiring labels: the
+    test split's labels are missing or, in Cityscapes, all void. A layout without an images-only
+    listing has no test split; its other splits are the images of find_pairs."""
+    lay = layout(name)
+    check_root(name, root)
+    if lay.images is not None:
+        return lay.function(lay.images)(Path(root), split)
+    if split == "test":
+        raise DarsError(f"{root}: the {name} layout has no {split!r} split (dars lists test images of the "
+                        "cityscapes layout only); use split 'val' instead")
+    return [image for image, _ in find_pairs(name, root, split)]
 
 
 def prepare(name, root) -> int:

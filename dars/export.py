@@ -1,0 +1,126 @@
+"""Predictions of a checkpoint on a val or test split, as PNGs in the dataset's official format.
+
+The predictions are exactly the ones `evaluate` scores (dars.evaluate.Predictor: the same
+predict_probs call, probabilities resized to the label's resolution, argmax), so running the
+official evaluator on a val export checks our mIoU, and a test export is what a benchmark
+server takes. Formats, under the output directory:
+
+    cityscapes  labelIds/<city>/<city>_<seq>_<frame>_pred_labelIds.png   Cityscapes labelIds
+                color/<city>/<city>_<seq>_<frame>_pred_color.png         for viewing
+    voc         index/<id>.png       class indices 0..20, VOC palette (as SegmentationClass)
+    others      trainIds/<id>.png    train ids; color/<id>.png for viewing
+    export.json checkpoint, split, protocol, format, every image with its prediction file
+
+cityscapesscripts finds a prediction by the pattern `<city>_<seq>_<frame>*.png` anywhere
+below its results folder (CITYSCAPES_RESULTS), and so does the benchmark server in a zip:
+point it at labelIds/, not at the output directory, whose color/ files match the pattern too.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .classes import train_ids_to_label_ids, voc_palette
+from .data.cityscapes import image_id
+from .data.dataset import ImageList, prefetched
+from .data.layouts import class_set, find_images, find_pairs, image_size
+from .evaluate import load_predictor
+from .io import DarsError, atomic_dir, atomic_path, write_json, write_png
+
+
+def _write_cityscapes(out, image_rel, train_ids, classes):
+    city, iid = Path(image_rel).parent.name, image_id(image_rel)
+    pred = f"labelIds/{city}/{iid}_pred_labelIds.png"
+    write_png(out / pred, train_ids_to_label_ids(train_ids))
+    write_png(out / "color" / city / f"{iid}_pred_color.png", classes.colorize(train_ids), rgb=True)
+    return pred
+
+
+def _write_voc(out, image_rel, train_ids, classes):
+    pred = f"index/{image_id(image_rel)}.png"
+    # A palette PNG, like VOC's SegmentationClass: the indices are the classes and it views in colour.
+    img = Image.fromarray(train_ids)
+    img.putpalette(voc_palette(256).tobytes())
+    with atomic_path(out / pred, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
+    return pred
+
+
+def _write_train_ids(out, image_rel, train_ids, classes):
+    iid = image_id(image_rel)
+    pred = f"trainIds/{iid}.png"
+    write_png(out / pred, train_ids)
+    write_png(out / "color" / f"{iid}.png", classes.colorize(train_ids), rgb=True)
+    return pred
+
+
+# layout -> (what the prediction PNGs hold, their writer); other layouts: train ids.
+FORMATS = {"cityscapes": ("labelIds", _write_cityscapes), "voc": ("index", _write_voc)}
+TRAIN_IDS = ("trainIds", _write_train_ids)
+
+
+def export_items(layout, root, split):
+    """(image, label or None) pairs of a split. Test labels are missing or, in Cityscapes, all
+    void, so test images are listed alone and predicted at their own size; other splits are
+    listed as evaluate lists them, and predicted at their label's size as evaluate scores them."""
+    if split == "test":
+        return [(image, None) for image in find_images(layout, root, split)]
+    return find_pairs(layout, root, split)
+
+
+def _check_classes(ckpt, meta, layout):
+    expected = class_set(layout).num_classes
+    if meta["num_classes"] != expected:
+        raise DarsError(f"{ckpt}: the checkpoint predicts {meta['num_classes']} classes but the {layout} "
+                        f"layout has {expected}; pass the --layout of the dataset the model was trained for")
+
+
+def export_stage(ckpt, root, split, out_dir, layout="cityscapes", resize=None, flip=True, threads=None,
+                 **options):
+    """Write the predictions of `ckpt` on `root`'s `split` images into the directory `out_dir`
+    (replaced as a whole, and only once every file is written). `options`: mode, window,
+    batch_windows, amp, channels_last, as for dars.evaluate.evaluate_stage. Returns export.json's
+    content."""
+    items = export_items(layout, root, split)  # a bad root or split fails before the model loads
+    predictor = load_predictor(ckpt, resize, flip, threads, **options)
+    _check_classes(ckpt, predictor.meta, layout)
+    fmt, write = FORMATS.get(layout, TRAIN_IDS)
+    with atomic_dir(out_dir) as tmp:
+        native, written = _write_predictions(tmp, predictor, Path(root), items, write, class_set(layout))
+        record = _record(ckpt, predictor, layout, root, split, fmt, native, written)
+        write_json(tmp / "export.json", record)
+    return record
+
+
+def _write_predictions(out, predictor, root, items, write, classes):
+    """Predict every item and write its files under `out`; returns the image sizes seen and
+    {image: its prediction file}."""
+    native, written, taken = set(), {}, set()
+    for i, image, _ in prefetched(ImageList(root, items), predictor.workers):
+        image_rel, label_rel = items[i]
+        native.add(image.shape[:2])
+        size = image_size(root / label_rel) if label_rel else image.shape[:2]
+        train_ids = predictor.train_ids(image, tuple(size)).to("cpu", torch.uint8).numpy()
+        pred = write(out, image_rel, np.ascontiguousarray(train_ids), classes)
+        if pred in taken:  # it replaced another image's prediction (the whole directory is discarded)
+            raise DarsError(f"{root / image_rel}: its prediction name {pred} is already taken by another "
+                            "image of the split; image names must be unique")
+        written[image_rel] = pred
+        taken.add(pred)
+    return native, written
+
+
+def _record(ckpt, predictor, layout, root, split, fmt, native, written):
+    meta, o = predictor.meta, predictor.options
+    return {
+        "checkpoint": str(ckpt), "epochs": meta.get("epochs"), "iteration": meta.get("iteration"),
+        "root": str(root), "layout": layout, "split": split,
+        "protocol": predictor.protocol(native), "precision": predictor.precision(),
+        "flip": predictor.flip, "mode": o["mode"], "window": list(o["window"]) if o["window"] else None,
+        "resize": list(predictor.resize) if predictor.resize else None,
+        "format": fmt, "predictions_folder": fmt, "color_folder": None if fmt == "index" else "color",
+        "class_names": list(class_set(layout).names),
+        "num_images": len(written),
+        "predictions": [[image, pred] for image, pred in written.items()],
+    }
