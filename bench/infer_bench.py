@@ -66,6 +66,7 @@ def disk_tree(args):
     """(root, pairs) of a generated Cityscapes-layout tree of --images street scenes at the
     image size, under --keep (reused) or a temporary directory."""
     import tempfile
+
     from dars.data.cityscapes import find_pairs
     from dars.data.synthetic import generate
     root = Path(args.keep or tempfile.mkdtemp()) / f"street_{args.height}x{args.width}"
@@ -95,7 +96,8 @@ def forward_only(model, mode, views, warmup, images, device, amp, channels_last)
 
 def profile(model, image, device, top, **options):
     """The `top` operators by device (else CPU) self time over one image, in ms."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with torch_profile(activities=activities) as prof:
         slide.predict_probs(model, image, device=device, **options).max(0)

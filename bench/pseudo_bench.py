@@ -25,7 +25,8 @@ from dars.shards import ShardWriter  # noqa: E402
 
 
 def fake_teacher(rng, h, w):
-    blocks = rng.choice(NUM_CLASSES, size=(h // 32 + 1, w // 32 + 1), p=CITYSCAPES_PIXEL_SHARE / CITYSCAPES_PIXEL_SHARE.sum())
+    shares = CITYSCAPES_PIXEL_SHARE / CITYSCAPES_PIXEL_SHARE.sum()
+    blocks = rng.choice(NUM_CLASSES, size=(h // 32 + 1, w // 32 + 1), p=shares)
     pred = np.kron(blocks, np.ones((32, 32), np.uint8))[:h, :w].astype(np.uint8)
     conf = (1 - rng.beta(0.3, 3.0, size=(h, w)) * 0.9).astype(np.float16)  # ~1/3 tied at 1.0
     return pred, conf
@@ -56,18 +57,21 @@ def ours(root, shards, alpha):
     t = time.perf_counter()
     peak = run_parallel([py + ["pseudo-stats", "--shard", str(root / f"shard{k}"), "--out", str(root / f"h{k}.npy")]
                          for k in range(shards)])
-    peak = max(peak, run_parallel([py + ["pseudo-thresholds", "--hists", *[str(root / f"h{k}.npy") for k in range(shards)],
-                                         "--labeler", "dars", "--alpha", str(alpha), "--prior", str(root / "prior.json"),
+    hists = [str(root / f"h{k}.npy") for k in range(shards)]
+    peak = max(peak, run_parallel([py + ["pseudo-thresholds", "--hists", *hists, "--labeler", "dars",
+                                         "--alpha", str(alpha), "--prior", str(root / "prior.json"),
                                          "--out", str(root / "th.json")]]))
     peak = max(peak, run_parallel([py + ["pseudo-label", "--shard", str(root / f"shard{k}"), "--thresholds",
-                                         str(root / "th.json"), "--seed", "0", "--round", "1", "--out", str(root / f"ours{k}")]
+                                         str(root / "th.json"), "--seed", "0", "--round", "1",
+                                         "--out", str(root / f"ours{k}")]
                                    for k in range(shards)]))
     return time.perf_counter() - t, peak
 
 
 def naive(root, shards, alpha):
     t = time.perf_counter()
-    peak = run_parallel([[sys.executable, str(REPO / "bench/naive_pseudo.py"), *[str(root / f"shard{k}") for k in range(shards)],
+    shard_dirs = [str(root / f"shard{k}") for k in range(shards)]
+    peak = run_parallel([[sys.executable, str(REPO / "bench/naive_pseudo.py"), *shard_dirs,
                           "--prior", str(root / "prior.json"), "--alpha", str(alpha), "--out", str(root / "naive")]])
     return time.perf_counter() - t, peak
 
@@ -88,12 +92,15 @@ def main():
         root = Path(tempfile.mkdtemp(dir=a.tmp, prefix="pseudo_bench_"))
         try:
             make_shards(root, n, a.shards, a.height, a.width)
-            (root / "prior.json").write_text(json.dumps({"shares": (CITYSCAPES_PIXEL_SHARE / CITYSCAPES_PIXEL_SHARE.sum()).tolist()}))
+            shares = CITYSCAPES_PIXEL_SHARE / CITYSCAPES_PIXEL_SHARE.sum()
+            (root / "prior.json").write_text(json.dumps({"shares": shares.tolist()}))
             mpx = n * a.height * a.width / 1e6
             runs = [("ours", ours)] + ([("naive", naive)] if n <= a.naive_max else [])
             for name, fn in runs:
                 wall, peak = fn(root, a.shards, a.alpha)
-                print(f"| {name} | {n} | {a.height}x{a.width} | {mpx:.0f} | {wall:.1f} | {mpx / wall:.2f} | {peak:.0f} |", flush=True)
+                cells = [name, n, f"{a.height}x{a.width}", f"{mpx:.0f}", f"{wall:.1f}", f"{mpx / wall:.2f}",
+                         f"{peak:.0f}"]
+                print("| " + " | ".join(map(str, cells)) + " |", flush=True)
         finally:
             shutil.rmtree(root)
 

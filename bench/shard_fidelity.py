@@ -57,7 +57,7 @@ def main():
         hist = sum(confidence_histogram(*out[path], C) for _, out in outputs)
         th = compute_thresholds(hist, "dars", a.alpha, prior)
         labels[path] = [label_image(iid, *out[path], th, 0, 1) for iid, out in outputs]
-    for (iid, out), l0, l1 in zip(outputs, *labels):
+    for (_, out), l0, l1 in zip(outputs, *labels):
         same_argmax += int((out[0][0] == out[1][0]).sum())
         same_conf += int((out[0][1] == out[1][1]).sum())
         same_label += int((l0 == l1).sum())

@@ -23,10 +23,10 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import cv2  # noqa: E402
 import torch  # noqa: E402
+from loader_bench import PREFETCH, add_data_args, dataset, make_loader, table  # noqa: E402
 
 from dars.models import MODELS, build_model  # noqa: E402
 from dars.train import device_batch, segmentation_loss  # noqa: E402
-from loader_bench import PREFETCH, add_data_args, dataset, make_loader, table  # noqa: E402
 
 
 def sync(device):

@@ -156,7 +156,7 @@ def dataset_root(config, name):
     try:
         check_root(ds.get("layout", "cityscapes"), root)
     except DarsError as e:
-        raise DarsError(f"config key datasets.{name}.root: {e}")
+        raise DarsError(f"config key datasets.{name}.root: {e}") from None
     return str(root)
 
 

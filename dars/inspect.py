@@ -12,8 +12,10 @@ import torch
 
 from .classes import CLASS_NAMES, IGNORE, NUM_CLASSES
 from .io import DarsError, read_json, read_label
-from .overlay import LOW_CONFIDENCE, overlay as _overlay, render_overlay  # noqa: F401 (re-exported)
-from .shards import FORMAT as SHARD_FORMAT, Shard
+from .overlay import LOW_CONFIDENCE, render_overlay  # noqa: F401 (re-exported)
+from .overlay import overlay as _overlay
+from .shards import FORMAT as SHARD_FORMAT
+from .shards import Shard
 
 SUPPORTED = ("image lists (labeled.txt, unlabeled.txt, pseudo_labels.txt)", "split.json", "prior.json",
              "a shard directory (index.json) or a directory of shards", "hist/{k}.npy",
@@ -46,7 +48,9 @@ def _table(headers, rows):
     """Plain-text table: first column left-aligned, the others right-aligned."""
     rows = [[str(c) for c in r] for r in rows]
     widths = [max(len(str(h)), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    def line(r):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([line([str(h) for h in headers]), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
@@ -238,7 +242,8 @@ def _per_class_json(path, obj, title, skip=()):
             for k, v in value.items():
                 visit(f"{prefix}.{k}", v)
         elif isinstance(value, list):  # e.g. missing_classes of split.json
-            scalars.append(f"  {prefix}: " + (", ".join(map(str, value)) if len(value) <= n else f"{len(value)} entries"))
+            shown = ", ".join(map(str, value)) if len(value) <= n else f"{len(value)} entries"
+            scalars.append(f"  {prefix}: {shown}")
         else:
             scalars.append(f"  {prefix}: {_fmt(value)}")
 
@@ -317,5 +322,6 @@ def _miou(path, obj):
     out.append(f"  mIoU {_pct(obj['miou'])} %, mAcc {_pct(obj.get('macc'))} %, allAcc {_pct(obj.get('allacc'))} %")
     iou = obj["iou"]
     acc = obj.get("acc") or [None] * len(iou)
-    out.append(_table(["class", "IoU %", "Acc %"], [(c, _pct(i), _pct(a)) for c, i, a in zip(_names(len(iou), obj), iou, acc)]))
+    rows = [(c, _pct(i), _pct(a)) for c, i, a in zip(_names(len(iou), obj), iou, acc)]
+    out.append(_table(["class", "IoU %", "Acc %"], rows))
     return "\n".join(out)

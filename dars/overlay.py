@@ -30,7 +30,9 @@ def render_overlay(image_rgb, label=None, pred=None, *, out_png, titles=None, da
     """
     image = np.ascontiguousarray(image_rgb if image_rgb.ndim == 3 else np.stack([image_rgb] * 3, -1), np.uint8)
     h, w = image.shape[:2]
-    fit = lambda m: m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
+
+    def fit(m):
+        return m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
     preds = [] if pred is None else list(pred) if isinstance(pred, (list, tuple)) else [pred]
     panels = [image.copy()] + ([colorize(fit(label))] if label is not None else [])
     for p in preds:

@@ -58,7 +58,8 @@ class _Paper:
         t["s1"] = dict(base, kind="sweep", corner="alpha (round 2)",
                        title=f"Table S1: labeling ratio alpha of round {last} ({self.ds}, {frac} split, DARS)",
                        columns={k: self.cell(f"{v}/round{last}") for k, v in p["alpha_sweep"].items()},
-                       reference={"round 1": self.cell(f"{p['compare']['DARS']}/round1")} if "DARS" in p["compare"] else {})
+                       reference=({"round 1": self.cell(f"{p['compare']['DARS']}/round1")}
+                                  if "DARS" in p["compare"] else {}))
         t["s2"] = dict(base, kind="sweep", orientation="column", corner="(beta_min, beta_max)",
                        title=f"Table S2: scale-range enlargement of round {last} ({self.ds}, {frac} split, DARS)",
                        rows={k: self.cell(f"{v}/round{last}") for k, v in p["scale_sweep"].items()})
@@ -89,7 +90,8 @@ class _Paper:
                        rows=uda_rows, val_prior=self.val_prior(self.uda),
                        gains=_paired_comparisons(p["uda_compare"], self.controls))
         t["s7"] = dict(base, kind="kl", corner="method", baseline=first,
-                       title=f"Table S7: pseudo-label distribution vs the true target distribution ({self.uda}, round 1)",
+                       title=(f"Table S7: pseudo-label distribution vs the true target distribution "
+                              f"({self.uda}, round 1)"),
                        rows=uda_rows)
         return t
 
@@ -149,7 +151,8 @@ def run_specs(config, dataset, split, round_):
         "iou_bars": dict(kind="iou_bars", runs=rows, val_prior=val_prior, title=f"Per-class IoU ({what})"),
     }
     if labelers:
-        specs["pseudo_labels"] = dict(kind="kl", corner="method", baseline=labelers[0], rows={m: rows[m] for m in labelers},
+        specs["pseudo_labels"] = dict(kind="kl", corner="method", baseline=labelers[0],
+                                      rows={m: rows[m] for m in labelers},
                                       title=f"Pseudo labels vs the unlabeled images' true distribution ({what})")
         specs["class_distribution"] = dict(
             kind="class_distribution", prior=[f"results/{dataset}/split{split}/seed{s}/prior.json" for s in seeds],

@@ -22,7 +22,8 @@ def prior_stage(root, list_file, out_json, source="labeled", layout="cityscapes"
     if total == 0:
         raise DarsError(f"{list_file}: the listed labels hold no non-void pixels; cannot estimate a prior")
     write_json(out_json, {
-        "source": source, "list": str(list_file) if list_file else {"td": "val", "sd": "train"}[source], "root": str(root), "layout": layout,
+        "source": source, "list": str(list_file) if list_file else {"td": "val", "sd": "train"}[source],
+        "root": str(root), "layout": layout,
         "class_names": list(classes.names), "counts": counts.tolist(), "shares": (counts / total).tolist(),
         "num_pixels": total, "void_pixels": void,
     })
@@ -41,7 +42,7 @@ def estimate_prior_em(probs, train_prior, iterations=1000, tol=1e-8):
     # A class absent from the labeled set cannot be re-weighted; keep a tiny floor instead of 0/0.
     base = np.maximum(train_prior, 1e-8)
     prior = base.copy()
-    for step in range(1, iterations + 1):
+    for step in range(1, iterations + 1):  # noqa: B007 (returned: the iterations it took)
         q = probs * (prior / base)
         q /= np.maximum(q.sum(1, keepdims=True), 1e-30)
         new = q.mean(0)

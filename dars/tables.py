@@ -333,8 +333,9 @@ def html(table):
     body = "".join("<tr><th>" + escape(label) + "</th>" + "".join(f"<td>{escape(fmt(v))}</td>" for v in vals)
                    + "</tr>" for label, vals in table.rows)
     notes = "".join(f"<p>{escape(n)}</p>" for n in [_seed_note(table)] + table.notes)
-    style = ("table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #bbb;padding:3px 6px;white-space:nowrap;"
-             "text-align:right}tr>th:first-child{text-align:left}p{font:12px sans-serif;color:#444}")
+    style = ("table{border-collapse:collapse;font:13px sans-serif}"
+             "td,th{border:1px solid #bbb;padding:3px 6px;white-space:nowrap;text-align:right}"
+             "tr>th:first-child{text-align:left}p{font:12px sans-serif;color:#444}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>"
             f"<h3>{escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>{notes}</body></html>\n")
 

@@ -6,13 +6,13 @@ import json
 
 import pytest
 import torch
+from test_train import SETTINGS
 
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
 from dars.infer import load_model, predict_probs
 from dars.io import read_image
 from dars.train import train
-from test_train import SETTINGS
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

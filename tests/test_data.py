@@ -4,14 +4,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import write_cityscapes_tree
 
 from dars.data.cityscapes import find_pairs, image_id, prepare_train_ids, read_list
 from dars.data.splits import make_split
 from dars.data.transforms import MEAN, augment, normalize_batch, to_tensors
 from dars.io import DarsError, read_image, read_label
 from dars.prior import prior_stage
-
-from conftest import write_cityscapes_tree
 
 
 def test_find_pairs_and_ids(tiny_cityscapes):
@@ -54,7 +53,7 @@ def test_random_split_is_seeded_and_nested(tiny_cityscapes, tmp_path):
 def test_imported_split(tiny_cityscapes, tmp_path):
     pairs = find_pairs(tiny_cityscapes, "train")[:3]
     lst = tmp_path / "list.txt"
-    lst.write_text("".join(f"{i} {l}\n" for i, l in pairs))
+    lst.write_text("".join(f"{i} {lab}\n" for i, lab in pairs))
     make_split(tiny_cityscapes, 8, 0, tmp_path / "imp", "tiny", list_file=lst)
     info = json.loads((tmp_path / "imp/split.json").read_text())
     assert info["source"] == "imported" and info["num_labeled"] == 3 and info["source_sha256"]

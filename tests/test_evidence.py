@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_workflow import REPO, snakemake, tiny_config
 
 from dars import evidence, tables
 from dars.io import read_label, write_json
-from test_workflow import REPO, snakemake, tiny_config
 
 
 def evidence_config():

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import write_cityscapes_tree
+from PIL import Image
+from test_workflow import snakemake, tiny_config
+
 from dars.__main__ import main
 from dars.classes import LABELID_TO_TRAINID, NUM_CLASSES, TRAINID_TO_LABELID, colorize, train_ids_to_label_ids
 from dars.data.splits import make_split
@@ -20,7 +21,6 @@ from dars.evaluate import evaluate_stage
 from dars.export import export_stage
 from dars.io import DarsError, read_label, write_png
 from dars.train import train
-from test_workflow import snakemake, tiny_config
 
 # 5 epochs on the fixture: a model right on some classes and wrong on others (not a constant map).
 SETTINGS = {

@@ -14,19 +14,18 @@ import torch
 import torch.nn.functional as F
 import yaml
 from snakemake.utils import validate
+from test_backbone_init import DEEP_STEM_RANDOM, randomized, semseg_resnet50_state
 
 from dars import slide
+from dars.classes import train_ids_to_label_ids
 from dars.config import train_settings
 from dars.data.dataset import SegmentationPairs
 from dars.data.published import list_file
 from dars.data.splits import make_split
 from dars.data.transforms import MEAN, augment, augment_settings
-from dars.classes import train_ids_to_label_ids
 from dars.io import write_png
 from dars.models import build_model
 from dars.models.backbone_init import load_backbone_state
-
-from test_backbone_init import DEEP_STEM_RANDOM, randomized, semseg_resnet50_state
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]

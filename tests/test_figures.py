@@ -8,13 +8,12 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from conftest import write_cityscapes_tree
 
 from dars import figures
 from dars.classes import IGNORE, NUM_CLASSES, PALETTE
 from dars.data.cityscapes import find_pairs, image_id
 from dars.io import DarsError, read_label, write_json, write_png
-
-from conftest import write_cityscapes_tree
 
 ROAD, CAR = 0, 13
 

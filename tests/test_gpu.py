@@ -92,8 +92,10 @@ def test_separate_processes_share_out_gpus_and_a_killed_one_frees_its_gpu(tmp_pa
     process killed with -9 releases its GPU (the kernel drops the flock)."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     script = HOLD.format(lock=str(tmp_path))
-    start = lambda: subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
     procs = [start()]
     try:
         assert procs[0].stdout.readline().strip() == "cuda:0"

@@ -44,7 +44,7 @@ def write_json(path, obj):
 
 def make_shard(path, with_paths=True):
     with ShardWriter(path, 19) as w:
-        for n, i in enumerate(IDS[:2]):
+        for i in IDS[:2]:
             pred = np.full((H, W), 2, np.uint8)
             pred[:, :W // 4] = 8
             conf = np.full((H, W), 0.55, np.float16)
@@ -85,9 +85,9 @@ def test_shard_summary(tmp_path):
     per_image = (2 * H * W * 3 + (shard / "index.json").stat().st_size) / 2
     assert f"{per_image:,.0f} per image" in s
     assert "exactly 1.0: 25.00 %" in s
-    veg = [l for l in s.splitlines() if l.startswith("vegetation")][0]
+    veg = [r for r in s.splitlines() if r.startswith("vegetation")][0]
     assert veg.split()[-1] == "25.00"
-    bin5 = [l for l in s.splitlines() if l.startswith("[0.5, 0.6)")][0]
+    bin5 = [r for r in s.splitlines() if r.startswith("[0.5, 0.6)")][0]
     assert bin5.split()[-1] == "75.00"
     # index.json and the directory of shards give the same numbers
     assert "2 images" in inspect(shard / "index.json")
@@ -129,10 +129,10 @@ def test_pseudo_stats_with_nested_thresholds_and_gt(tmp_path):
                "precision": [0.5] * 19, "coverage": [0.25] * 19}})
     s = inspect(ps)
     assert "num_images: 4" in s and "coverage: 0.02" in s and "kl_pseudo_prior: 0.0456" in s
-    header = [l for l in s.splitlines() if l.startswith("class")][0].split()
+    header = [r for r in s.splitlines() if r.startswith("class")][0].split()
     assert header == ["class", "n", "m", "tau", "r", "rho", "overflow", "prior", "pseudo_counts",
                       "gt.precision", "gt.coverage", "pseudo_counts", "%"]
-    road = [l for l in s.splitlines() if l.startswith("road")][0].split()
+    road = [r for r in s.splitlines() if r.startswith("road")][0].split()
     assert road == ["road", "7", "9", "0.75", "8", "0.875", "no", "0.0526316", "2", "0.5", "0.25", "10.00"]
 
 
@@ -144,14 +144,14 @@ def test_pseudo_pngs_and_hist(tmp_path):
         write_png(d / f"{i}.png", lab)
     s = inspect(tmp_path / "pseudo")
     assert "2 label map(s)" in s and "= 50.00 %" in s
-    road = [l for l in s.splitlines() if l.startswith("road")][0]
+    road = [r for r in s.splitlines() if r.startswith("road")][0]
     assert road.split()[-1] == "50.00"
     assert "= 50.00 %" in inspect(d / f"{IDS[0]}.png")
     h = np.zeros((19, 65536), np.int64)
     h[0, int(np.float16(1.0).view(np.uint16))] = 3
     h[0, int(np.float16(0.5).view(np.uint16))] = 1
     np.save(tmp_path / "0.npy", h)
-    road = [l for l in inspect(tmp_path / "0.npy").splitlines() if l.startswith("road")][0]
+    road = [r for r in inspect(tmp_path / "0.npy").splitlines() if r.startswith("road")][0]
     assert road.split() == ["road", "4", "0.875", "75.00"]
 
 
@@ -178,7 +178,7 @@ def test_miou_run_and_aggregate(tmp_path):
         "iou": [0.6543] + [None] * 18, "acc": [0.7] + [None] * 18, "miou": 0.6543, "macc": 0.7, "allacc": 0.91})
     s = inspect(run)
     assert "mIoU 65.43 %" in s and "allAcc 91.00 %" in s
-    assert [l for l in s.splitlines() if l.startswith("sidewalk")][0].split()[1:] == ["-", "-"]
+    assert [r for r in s.splitlines() if r.startswith("sidewalk")][0].split()[1:] == ["-", "-"]
     agg = write_json(tmp_path / "miou.json", {
         "dataset": "synth", "split": 3, "round": 1, "method": "dars", "seeds": [0, 1], "miou_mean": 0.5,
         "miou_std": 0.01, "iou_mean": [0.5] * 19, "per_seed": [{"seed": 0, "miou": 0.49, "file": "a"},
@@ -192,7 +192,7 @@ def test_synthetic_stats(tmp_path):
                                                "presence": [1.0] * 19, "void_share": 0.05})
     s = inspect(st)
     assert "void_share: 0.05" in s and "shares/target_shares" in s
-    assert [l for l in s.splitlines() if l.startswith("road")][0].split()[-1] == "2"
+    assert [r for r in s.splitlines() if r.startswith("road")][0].split()[-1] == "2"
 
 
 def test_unknown_and_missing(tmp_path):

@@ -89,7 +89,7 @@ def test_method_table(tmp_path):
     csv = pd.read_csv(tmp_path / "t" / "methods.csv")
     assert list(csv.columns[:6]) == ["method", "round", "alpha", "seeds", "miou_mean", "miou_std"]
     assert list(csv.columns[6:25]) == list(CLASS_NAMES)
-    assert list(csv.columns[25:29]) == ["gain_baseline_mean", "gain_baseline_std", "gain_baseline_wins", "gain_baseline_n"]
+    assert list(csv.columns[25:29]) == [f"gain_baseline_{x}" for x in ("mean", "std", "wins", "n")]
     assert list(csv["method"]) == ["baseline", "st", "dars", "cbst"]
     assert list(csv["seeds"]) == [2, 1, 2, 1]
     assert list(csv["round"]) == [0, 1, 1, 1]
@@ -104,7 +104,7 @@ def test_method_table(tmp_path):
     assert "single-scale" in md[0] and "random" in md[0]
     assert md[2].split("|")[1:7] == [" method ", " round ", " alpha ", " seeds ", " mIoU mean ", " mIoU std "]
     assert len(md) == 4 + 4
-    dars_line = [l for l in md if l.startswith("| dars ")][0]
+    dars_line = [r for r in md if r.startswith("| dars ")][0]
     assert "| 52.00 |" in dars_line and "| 0.5 |" in dars_line and "2.83" in dars_line
     # Gains are paired per seed: dars - baseline = +0.10, +0.12 (both positive).
     assert dars["gain_baseline_mean"] == pytest.approx(0.11) and dars["gain_baseline_n"] == 2
@@ -116,7 +116,8 @@ def test_method_table(tmp_path):
 def test_method_table_gain_against_the_control_is_paired(tmp_path):
     files = [run(tmp_path, method="supervised", alpha=None, seed=s, miou=m, labeler="none")
              for s, m in ((0, 0.50), (1, 0.40), (2, 0.45))]
-    files += [run(tmp_path, method="dars", seed=s, miou=m, labeler="dars") for s, m in ((0, 0.52), (1, 0.41), (2, 0.44))]
+    files += [run(tmp_path, method="dars", seed=s, miou=m, labeler="dars")
+              for s, m in ((0, 0.52), (1, 0.41), (2, 0.44))]
     method_table(files, tmp_path / "m.csv", tmp_path / "m.md")
     dars = pd.read_csv(tmp_path / "m.csv").set_index("method").loc["dars"]
     assert dars["gain_control_mean"] == pytest.approx(np.mean([0.02, 0.01, -0.01]))

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import write_cityscapes_tree
-from dars.data.splits import make_split
 from test_train import SETTINGS
+
+from dars.data.splits import make_split
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS_PER_EPOCH = 8   # 16 labeled images, batch size 2

@@ -12,7 +12,8 @@ from dars import slide
 from dars.data.cityscapes import find_pairs
 from dars.data.transforms import resize_pair, to_tensors
 from dars.evaluate import evaluate_stage
-from dars.infer import infer_stage, predict_probs as infer_predict_probs, resolve_window
+from dars.infer import infer_stage, resolve_window
+from dars.infer import predict_probs as infer_predict_probs
 from dars.io import DarsError
 from dars.models import build_model
 from dars.shards import Shard
@@ -205,7 +206,7 @@ def test_stages_run_the_sliding_window_at_the_training_crop(tiny_cityscapes, tmp
     torch.save({"model": lite().state_dict(), "model_name": "lite", "num_classes": C, "epochs": 1,
                 "iteration": 1, "settings": {"crop": [24, 48]}}, ckpt)
     listed = tmp_path / "list.txt"
-    listed.write_text("".join(f"{i} {l}\n" for i, l in find_pairs(tiny_cityscapes, "train")[:2]))
+    listed.write_text("".join(f"{i} {lab}\n" for i, lab in find_pairs(tiny_cityscapes, "train")[:2]))
     infer_stage(ckpt, tiny_cityscapes, listed, tmp_path / "shard", 1, 0, mode="slide", batch_windows=2)
     meta, pred, conf = Shard(tmp_path / "shard").get(0)
     assert pred.shape == (32, 64) and conf.dtype == "float16" and 0 < conf.min() and conf.max() <= 1

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import write_cityscapes_tree
 from test_workflow import tiny_config
 

@@ -8,8 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from dars.classes import (CITYSCAPES_PIXEL_SHARE, CLASS_NAMES, LABELID_TO_TRAINID, NUM_CLASSES, TRAINID_TO_LABELID,
-                          train_ids_to_label_ids)
+from dars.classes import (
+    CITYSCAPES_PIXEL_SHARE,
+    CLASS_NAMES,
+    LABELID_TO_TRAINID,
+    NUM_CLASSES,
+    TRAINID_TO_LABELID,
+    train_ids_to_label_ids,
+)
 from dars.data import synthetic
 from dars.data.synthetic import TRAIN_CITIES, VAL_CITIES, generate, rare_plan, render
 from dars.io import DarsError

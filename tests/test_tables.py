@@ -1,7 +1,6 @@
 """Supplementary tables (dars/tables.py): exact means/stds/gains/tail sets, layout, refusals, CLI."""
 import argparse
 import json
-import math
 
 import numpy as np
 import pandas as pd

@@ -90,7 +90,7 @@ def test_decoding_workers_change_nothing(tiny_cityscapes, split_dir, tmp_path, m
     train(dict(SETTINGS, epochs=1), tmp_path / "m.pt", tiny_cityscapes, split_dir / "labeled.txt", log=lambda m: None)
     outputs = {}
     for workers in (0, 2):
-        monkeypatch.setattr("dars.infer.resolve_workers", lambda value, threads, device: workers)
+        monkeypatch.setattr("dars.infer.resolve_workers", lambda value, threads, device, workers=workers: workers)
         base = tmp_path / f"w{workers}"
         infer_stage(tmp_path / "m.pt", tiny_cityscapes, split_dir / "unlabeled.txt", base / "shard", 2, 1, threads=3)
         evaluate_stage(tmp_path / "m.pt", tiny_cityscapes, base / "miou.json", threads=3)

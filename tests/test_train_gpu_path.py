@@ -20,16 +20,16 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import write_cityscapes_tree
+from test_train import SETTINGS
+
 from dars.data.dataset import SegmentationPairs
 from dars.data.splits import make_split
+from dars.distributed import resolve_workers
 from dars.infer import load_model
 from dars.io import DarsError
-from dars.distributed import resolve_workers
 from dars.precision import resolve_amp, resolve_channels_last
 from dars.train import StepBatches, train
-from test_train import SETTINGS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -252,6 +252,7 @@ def test_nproc_relaunches_under_torchrun_as_the_workflow_runs_it(data, tmp_path)
     rc, log = run(cmd, environment())
     assert rc == 0, log[-3000:]
     assert "world 2" in log
-    ref, got = torch.load(tmp_path / "ref.pt", weights_only=False), torch.load(tmp_path / "nproc.pt", weights_only=False)
+    ref = torch.load(tmp_path / "ref.pt", weights_only=False)
+    got = torch.load(tmp_path / "nproc.pt", weights_only=False)
     for k in ref["model"]:
         assert torch.equal(ref["model"][k], got["model"][k]), k

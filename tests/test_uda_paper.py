@@ -2,10 +2,10 @@
 import json
 
 import pytest
+from test_workflow import REPO, snakemake, tiny_config
 
 from dars import paper
 from dars.io import DarsError
-from test_workflow import REPO, snakemake, tiny_config
 
 
 def uda_config():
@@ -67,7 +67,8 @@ def test_paper_specs_resolve_presets_into_runs():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     s1 = paper.table_spec(config, "s1")
     assert list(s1["columns"]) == ["20%", "30%", "40%", "50%", "60%"]
-    assert s1["columns"]["30%"] == [f"results/synthetic_evidence/split8/seed{s}/dars_a30/round2/miou.json" for s in (0, 1, 2)]
+    assert s1["columns"]["30%"] == [f"results/synthetic_evidence/split8/seed{s}/dars_a30/round2/miou.json"
+                                    for s in (0, 1, 2)]
     assert s1["min_seeds"] == 3
     s3 = paper.table_spec(config, "s3")
     assert s3["rows"]["none"][0] == "results/synthetic_evidence/split1/seed0/round0_none/miou.json"

@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import pytest
 import yaml
-
 from conftest import write_cityscapes_tree
 
 REPO = Path(__file__).resolve().parents[1]

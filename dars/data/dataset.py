@@ -17,7 +17,7 @@ class SegmentationPairs(Dataset):
     identical across worker counts."""
 
     def __init__(self, pairs, resize=None, augment_args=None, seed=0):
-        self.pairs = [(Path(i), Path(l)) for i, l in pairs]
+        self.pairs = [(Path(i), Path(lab)) for i, lab in pairs]
         self.resize = resize
         self.augment_args = augment_args
         self.seed = seed
@@ -48,7 +48,7 @@ class SegmentationPairs(Dataset):
 def list_pairs(root, pairs):
     """Make list-file pairs (relative to the dataset root) absolute."""
     root = Path(root)
-    return [(root / i, root / l) for i, l in pairs]
+    return [(root / i, root / lab) for i, lab in pairs]
 
 
 def pseudo_pairs(root, pseudo_list):

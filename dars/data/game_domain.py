@@ -12,8 +12,22 @@ more terrain and less vegetation, and no ego-vehicle hood.
 import cv2
 import numpy as np
 
-from .street_draw import (BUILDING, BUS, FENCE, GROUND, MOTO, PARKING, ROAD, SIDEWALK, SKY, TERRAIN, TRAIN, TRUCK,
-                          VEG, WALL)
+from .street_draw import (
+    BUILDING,
+    BUS,
+    FENCE,
+    GROUND,
+    MOTO,
+    PARKING,
+    ROAD,
+    SIDEWALK,
+    SKY,
+    TERRAIN,
+    TRAIN,
+    TRUCK,
+    VEG,
+    WALL,
+)
 from .street_style import Style
 
 # Multiplicative texture amplitude per labelId of [pixel noise, vertical streaks, smooth blotches, horizontal

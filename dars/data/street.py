@@ -11,8 +11,31 @@ from functools import partial
 import numpy as np
 
 from .game_domain import GAME
-from .street_draw import (BIKE, BUILDING, BUS, CAR, EGO, FENCE, GROUND, MOTO, PARKING, ROAD, SIDEWALK, SKY, STATIC,
-                          TERRAIN, TRAIN, TRUCK, UNLABELED, VEG, WALL, _box, _ground, _Scene, _side)
+from .street_draw import (
+    BIKE,
+    BUILDING,
+    BUS,
+    CAR,
+    EGO,
+    FENCE,
+    GROUND,
+    MOTO,
+    PARKING,
+    ROAD,
+    SIDEWALK,
+    SKY,
+    STATIC,
+    TERRAIN,
+    TRAIN,
+    TRUCK,
+    UNLABELED,
+    VEG,
+    WALL,
+    _box,
+    _ground,
+    _Scene,
+    _side,
+)
 from .street_objects import _person, _pole, _tree, _two_wheeler, _vehicle
 from .street_style import CITY, RARE, Style  # noqa: F401 (RARE, Style are part of this module's API)
 

@@ -10,8 +10,14 @@ import math
 import cv2
 import numpy as np
 
-from dars.classes import (CITYSCAPES_PIXEL_SHARE, CLASS_NAMES, IGNORE, LABELID_TO_TRAINID, NUM_CLASSES,
-                          train_ids_to_label_ids)
+from dars.classes import (
+    CITYSCAPES_PIXEL_SHARE,
+    CLASS_NAMES,
+    IGNORE,
+    LABELID_TO_TRAINID,
+    NUM_CLASSES,
+    train_ids_to_label_ids,
+)
 from dars.io import DarsError, atomic_dir, write_json
 
 from .street import DOMAINS, RARE, render  # noqa: F401 (RARE, render are part of this module's API)
