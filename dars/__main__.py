@@ -11,11 +11,12 @@ def _json(text):
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON: {e}")
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
 
 
 PREDICT_HELP = ('{"resize": [H, W], "flip": true, "mode": "whole"|"slide", "window": [H, W] or null '
-                '(= training crop), "batch_windows": 8, "amp": "auto"|"bf16"|"off", "channels_last": "auto"|true|false}')
+                '(= training crop), '
+                '"batch_windows": 8, "amp": "auto"|"bf16"|"off", "channels_last": "auto"|true|false}')
 
 
 def _predict_options(settings):
@@ -51,6 +52,7 @@ def build_parser():
     a.add_argument("--source-root", help="split 0 (domain adaptation): the labeled source dataset")
     a.add_argument("--source-layout", default="cityscapes")
     a.add_argument("--family", default="random", help="published list family (dars.data.published): dars, cps, random")
+    a.add_argument("--min-labeled", type=int, default=2, help="fewer labeled images is an error (default 2)")
 
     a = sub.add_parser("prior", help="class prior from labeled ground truth")
     a.add_argument("--root", required=True)
@@ -170,7 +172,8 @@ def run(args):
     elif stage == "split":
         from .data.splits import make_split
         _, warnings = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file,
-                                 args.layout, args.source_root, args.source_layout, args.family)
+                                 args.layout, args.source_root, args.source_layout, args.family,
+                                 min_labeled=args.min_labeled)
         for warning in warnings:
             print(f"WARNING: {warning}", file=sys.stderr)
     elif stage == "prior":

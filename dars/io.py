@@ -1,5 +1,6 @@
 """Errors users can act on, and atomic file writing (nothing half-written is ever consumed)."""
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -28,6 +29,34 @@ def _fresh(final, suffix, create):
             continue
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_space(path) -> str:
+    """Free space of the file system a path is (to be) written on, in words."""
+    try:
+        return f"{shutil.disk_usage(Path(path).parent).free / 2**30:.2f} GiB free there"
+    except OSError:
+        return "free space unknown"
+
+
+@contextlib.contextmanager
+def _named_write_errors(final, tmp=None):
+    """A full disk or quota, raised anywhere in writing `final`: one DarsError naming the file and
+    the free space (counted once the partial temporary file is gone), not a bare Errno 28."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in DISK_FULL:
+            raise
+        if tmp is not None and os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+        elif tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise DarsError(f"{final}: could not write it ({e.strerror}); {free_space(final)}. Free some "
+                        "space (or quota) and rerun") from e
+
+
 def _create_file(path):
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
@@ -36,10 +65,12 @@ def _create_file(path):
 def atomic_path(final, suffix=""):
     """Yield a temporary path beside `final`; rename it onto `final` only on success."""
     final = Path(final)
-    tmp = _fresh(final, suffix, _create_file)
+    with _named_write_errors(final):
+        tmp = _fresh(final, suffix, _create_file)
     try:
-        yield Path(tmp)
-        os.replace(tmp, final)
+        with _named_write_errors(final, tmp):
+            yield Path(tmp)
+            os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -49,12 +80,14 @@ def atomic_path(final, suffix=""):
 def atomic_dir(final):
     """Yield a temporary directory beside `final`; it replaces `final` only on success."""
     final = Path(final)
-    tmp = _fresh(final, "", os.mkdir)
+    with _named_write_errors(final):
+        tmp = _fresh(final, "", os.mkdir)
     try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        with _named_write_errors(final, tmp):
+            yield tmp
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -104,7 +137,7 @@ def write_png(path, array: np.ndarray, rgb=False):
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     with atomic_path(path, suffix=".png") as tmp:
         if not cv2.imwrite(str(tmp), array):
-            raise DarsError(f"{path}: could not write PNG")
+            raise DarsError(f"{path}: could not write PNG ({free_space(path)})")
 
 
 def read_checkpoint(path):

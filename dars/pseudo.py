@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .classes import IGNORE
-from .io import (DarsError, atomic_dir, atomic_path, read_json, read_label, write_json, write_png,
-                 write_text_lines)
+from .io import DarsError, atomic_dir, atomic_path, read_json, read_label, write_json, write_png, write_text_lines
+from .manifest import file_record, write_manifest
 from .metrics import kl_divergence
 from .shards import Shard
 
@@ -232,7 +232,7 @@ def label_image(image_id, pred, conf, thresholds, seed, round, where=None) -> np
 
 
 def _check_id(image_id, where):
-    if not isinstance(image_id, str) or not image_id or image_id in (".", "..") or "/" in image_id or os.sep in image_id:
+    if not isinstance(image_id, str) or image_id in ("", ".", "..") or "/" in image_id or os.sep in image_id:
         raise DarsError(f"{where}: image id {image_id!r} cannot be used as a file name")
 
 
@@ -247,6 +247,14 @@ def _truth_label(dataset_root, meta, shape, num_classes, where):
     if (gt[gt != IGNORE] >= num_classes).any():
         raise DarsError(f"{where}: ground truth {meta['label']} holds ids outside 0..{num_classes - 1} and {IGNORE}")
     return gt.astype(np.uint8)
+
+
+def _check_label_ids(lab, num_classes, where):
+    """Pseudo labels hold class ids or ignore only; checked as they are written, naming the file."""
+    bad = (lab >= num_classes) & (lab != IGNORE)
+    if bad.any():
+        raise DarsError(f"{where}: pseudo label id {int(lab[bad][0])} is outside 0..{num_classes - 1} and "
+                        f"{IGNORE}; the shard or thresholds are corrupt, rerun the infer stage")
 
 
 def label_stage(shard_dir, thresholds_json, out_dir, seed, round, dataset_root=None):
@@ -267,10 +275,14 @@ def label_stage(shard_dir, thresholds_json, out_dir, seed, round, dataset_root=N
                 lab = _truth_label(dataset_root, meta, pred.shape, C, where)
             else:
                 lab = label_image(iid, pred, conf, th, seed, round, where=where)
+            _check_label_ids(lab, C, f"{Path(out_dir) / iid}.png ({where})")
             write_png(tmp / f"{iid}.png", lab)
             pseudo += np.bincount(lab.ravel(), minlength=256)[:C]
             num_pixels += lab.size
-            images.append({"id": iid, "image": meta.get("image"), "label": meta.get("label")})
+            # size and sha256 of the file written: the trainer's resume fingerprint digests these
+            # records (pseudo_labels.manifest.json) instead of rereading every label
+            images.append({"id": iid, "image": meta.get("image"), "label": meta.get("label"),
+                           **file_record(tmp / f"{iid}.png")})
             if dataset_root is None or not meta.get("label"):
                 continue
             gt = read_label(Path(dataset_root) / meta["label"])
@@ -297,7 +309,7 @@ def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=Non
     th = read_json(thresholds_json)
     C = th["num_classes"]
     pseudo, tp, on_gt, gt_px = (np.zeros(C, np.int64) for _ in range(4))
-    num_pixels, gt_images, lines, seen = 0, 0, [], set()
+    num_pixels, gt_images, lines, seen, records = 0, 0, [], set(), {}
     list_dir = Path(out_list).absolute().parent
     for d in map(Path, label_dirs):
         s = read_json(d / "stats.json")
@@ -327,6 +339,8 @@ def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=Non
                 if image.startswith("..") or not (root / image).is_file():
                     raise DarsError(f"{d}: image {im['id']}: {image} not found under dataset root {root}")
             lines.append(f"{image} {os.path.relpath(png, list_dir)}")
+            if "sha256" in im:  # recorded by the label stage (older label dirs: the trainer hashes)
+                records[os.path.relpath(png, list_dir)] = {"size": im["size"], "sha256": im["sha256"]}
     if num_pixels != th["num_pixels"]:
         raise DarsError(f"label dirs hold {num_pixels} pixels but {thresholds_json} was computed over "
                         f"{th['num_pixels']}; pass the label dirs of every shard, or rerun stale stages")
@@ -347,4 +361,5 @@ def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=Non
             "kl_true_pseudo": kl_divergence(gt_px, pseudo), "kl_pseudo_true": kl_divergence(pseudo, gt_px)},
     }
     write_json(out_stats, stats)
+    write_manifest(out_list, records)
     write_text_lines(out_list, lines)

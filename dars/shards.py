@@ -10,19 +10,25 @@ A shard is a directory holding
                pixels per image (`samples` per image in the index), for label-shift
                (class prior) estimation without target labels
 
+Digests: each image's entry holds "sha256", over its pred.u8 bytes then its conf.f16 bytes, and
+the index "probs_sha256" over probs.f16; readers verify them as they read (no extra pass over
+the files), so a shard rewritten with in-range values is not consumed unnoticed. Shards
+written before digests existed are read unverified.
+
 Every pseudo-labeler (ST, CBST, DARS) needs exactly (argmax, float16 max probability) per
 pixel at label resolution, so the shard stores those and nothing else: 3 bytes per pixel
 (6.3 MB for a 1024x2048 image instead of 80 MB of full logits), and labels computed from a
 shard are identical to those computed from full-resolution logits. The cost: a shard cannot
 be re-softmaxed at another precision (the fp32-confidence ablation needs a new inference).
 """
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .io import DarsError, atomic_dir
+from .io import DarsError, atomic_dir, read_json
 
 FORMAT = "dars-shard/1"
 
@@ -38,6 +44,7 @@ class ShardWriter:
         self._pred = open(self._tmp / "pred.u8", "wb")
         self._conf = open(self._tmp / "conf.f16", "wb")
         self._probs = open(self._tmp / "probs.f16", "wb")
+        self._probs_sha256 = hashlib.sha256()
         self._images = []
         self._offset = 0
         self._sample_offset = 0
@@ -48,18 +55,23 @@ class ShardWriter:
         if not np.isfinite(conf).all():
             raise DarsError(f"shard {self.path}: image {image_id} has non-finite confidences "
                             "(the teacher produced NaN/inf logits; check the checkpoint)")
-        self._pred.write(np.ascontiguousarray(pred, dtype=np.uint8).tobytes())
-        self._conf.write(np.ascontiguousarray(conf, dtype="<f2").tobytes())
+        pred_bytes = np.ascontiguousarray(pred, dtype=np.uint8).tobytes()
+        conf_bytes = np.ascontiguousarray(conf, dtype="<f2").tobytes()
+        self._pred.write(pred_bytes)
+        self._conf.write(conf_bytes)
         samples = 0
         if prob_sample is not None:
             if prob_sample.ndim != 2 or prob_sample.shape[1] != self.num_classes:
                 raise ValueError(f"prob_sample must be (samples, {self.num_classes}), got {prob_sample.shape}")
-            self._probs.write(np.ascontiguousarray(prob_sample, dtype="<f2").tobytes())
+            prob_bytes = np.ascontiguousarray(prob_sample, dtype="<f2").tobytes()
+            self._probs.write(prob_bytes)
+            self._probs_sha256.update(prob_bytes)
             samples = len(prob_sample)
         h, w = pred.shape
         self._images.append({"id": image_id, "image": image, "label": label,
                              "height": int(h), "width": int(w), "offset": self._offset,
-                             "samples": samples, "sample_offset": self._sample_offset})
+                             "samples": samples, "sample_offset": self._sample_offset,
+                             "sha256": image_digest(pred_bytes, conf_bytes)})
         self._offset += h * w
         self._sample_offset += samples
 
@@ -67,15 +79,21 @@ class ShardWriter:
         self._pred.close()
         self._conf.close()
         self._probs.close()
-        index = {"format": FORMAT, "num_classes": self.num_classes, "images": self._images}
+        index = {"format": FORMAT, "num_classes": self.num_classes, "images": self._images,
+                 "probs_sha256": self._probs_sha256.hexdigest()}
         (self._tmp / "index.json").write_text(json.dumps(index, indent=1) + "\n")
         self._ctx.__exit__(None, None, None)
 
-    def abort(self):
-        self._pred.close()
-        self._conf.close()
-        self._probs.close()
-        self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+    def abort(self, exc=None):
+        """Remove the partial shard. `exc`, the error that stopped the writer, goes through
+        atomic_dir, which names the shard and the free space when it is a full disk."""
+        exc = exc or RuntimeError("aborted")
+        for f in (self._pred, self._conf, self._probs):
+            try:
+                f.close()
+            except OSError:  # flushing onto a full disk; the partial shard goes anyway
+                pass
+        self._ctx.__exit__(type(exc), exc, exc.__traceback__)
 
     def __enter__(self):
         return self
@@ -84,7 +102,13 @@ class ShardWriter:
         if exc_type is None:
             self.close()
         else:
-            self.abort()
+            self.abort(exc)
+
+
+def image_digest(pred_bytes, conf_bytes):
+    h = hashlib.sha256(pred_bytes)
+    h.update(conf_bytes)
+    return h.hexdigest()
 
 
 class Shard:
@@ -95,11 +119,12 @@ class Shard:
         index_file = self.path / "index.json"
         if not index_file.is_file():
             raise DarsError(f"{self.path}: not a shard (no index.json); rerun the infer stage")
-        index = json.loads(index_file.read_text())
+        index = read_json(index_file)
         if index.get("format") != FORMAT:
             raise DarsError(f"{index_file}: unknown shard format {index.get('format')!r}, expected {FORMAT}")
         self.num_classes = index["num_classes"]
         self.images = index["images"]
+        self.probs_sha256 = index.get("probs_sha256")
         total = sum(im["height"] * im["width"] for im in self.images)
         for name, itemsize in (("pred.u8", 1), ("conf.f16", 2)):
             size = os.path.getsize(self.path / name)
@@ -116,7 +141,13 @@ class Shard:
         data = np.fromfile(path, dtype="<f2")
         if data.size != total * self.num_classes:
             raise DarsError(f"{path}: {data.size} values, expected {total * self.num_classes}; rerun the infer stage")
+        if self.probs_sha256 and hashlib.sha256(data).hexdigest() != self.probs_sha256:
+            raise self._corrupt("probs.f16 differs from the digest in its index.json")
         return data.reshape(total, self.num_classes).astype(np.float32)
+
+    def _corrupt(self, what):
+        return DarsError(f"{self.path}: {what}; the shard was modified or is corrupt. Rebuild it with the infer "
+                         f"rule: snakemake --forcerun {self.path} (or delete it and rerun)")
 
     def __len__(self):
         return len(self.images)
@@ -129,6 +160,8 @@ class Shard:
         # would make peak memory grow with the shard size.
         pred = np.fromfile(self.path / "pred.u8", dtype=np.uint8, count=h * w, offset=o).reshape(h, w)
         conf = np.fromfile(self.path / "conf.f16", dtype="<f2", count=h * w, offset=2 * o).reshape(h, w)
+        if im.get("sha256") and image_digest(pred, conf) != im["sha256"]:
+            raise self._corrupt(f"image {im['id']}: its pred.u8/conf.f16 bytes differ from the digest in index.json")
         if not np.isfinite(conf).all():
             raise DarsError(f"{self.path}: image {im['id']} has non-finite confidences; rerun the infer stage")
         if pred.size and pred.max() >= self.num_classes:

@@ -51,8 +51,9 @@ from .data.dataset import SegmentationPairs, list_pairs, pseudo_pairs
 from .data.transforms import augment_settings, normalize_batch
 from .infer import pick_device
 from .io import DarsError, atomic_path, read_checkpoint
-from .precision import resolve_amp, resolve_channels_last
+from .manifest import file_sha256, list_digest
 from .models import build_model
+from .precision import resolve_amp, resolve_channels_last
 
 
 def poly_lr(base_lr, round_, step, total_steps, power):
@@ -70,13 +71,31 @@ def epoch_order(n, seed, round_, epoch, length):
 RUNTIME_ONLY = ("compile",)  # settings that change how, not what, a run computes
 
 
-def fingerprint(settings, init_ckpt):
-    """What a resumable checkpoint must match: the settings (less RUNTIME_ONLY) and the teacher."""
+def fingerprint(settings, init_ckpt, labeled_list=None, labeled_root=None, pseudo_list=None, unlabeled_list=None):
+    """What a resumable checkpoint must match, part by part, so that a mismatch can say what
+    changed: the settings (less RUNTIME_ONLY), the teacher's bytes, and the data the run trains
+    on: the labeled list and its labels, the pseudo-label list and its labels (a new alpha
+    makes new labels under the same list), the unlabeled list (the control's epoch length).
+    Labels are digested from the size + sha256 records their stage wrote (dars.manifest)."""
     what = {k: v for k, v in settings.items() if k not in RUNTIME_ONLY}
-    h = hashlib.sha256(json.dumps(what, sort_keys=True).encode())
+    parts = {"settings": hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()}
     if init_ckpt:
-        h.update(Path(init_ckpt).read_bytes())
-    return h.hexdigest()
+        parts["teacher"] = file_sha256(init_ckpt)
+    if labeled_list:
+        parts["labeled list"] = list_digest(labeled_list, labeled_root)
+    if pseudo_list:
+        parts["pseudo labels"] = list_digest(pseudo_list, Path(pseudo_list).parent)
+    if unlabeled_list:
+        parts["unlabeled list"] = list_digest(unlabeled_list)
+    return parts
+
+
+def fingerprint_changes(saved, current):
+    """Words for the resume log: which parts of a saved fingerprint differ from the current one."""
+    if not isinstance(saved, dict):  # a single digest, from before fingerprints had parts
+        return "it predates per-part fingerprints (settings, teacher, data)"
+    changed = [k for k in dict.fromkeys([*current, *saved]) if saved.get(k) != current.get(k)]
+    return f"its {', '.join(changed)} changed since it was saved"
 
 
 class StepItems(Dataset):
@@ -254,7 +273,7 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
     total_steps = s.get("steps") or steps_per_epoch * s["epochs"]
 
     state = {"step": 0, "history": [], "sums": {"loss_labeled": 0.0, "loss_pseudo": 0.0, "n": 0}}
-    fp = fingerprint(s, init_ckpt)
+    fp = fingerprint(s, init_ckpt, labeled_list, labeled_root, pseudo_list, unlabeled_list)
     last = Path(work_dir) / "last.pt" if work_dir else None
     ck = None
     if last and last.is_file():
@@ -277,7 +296,7 @@ def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_li
             state = {"step": ck["iteration"], "history": ck["history"], "sums": ck["sums"]}
             log(f"resuming from {last} at step {state['step']}/{total_steps}")
         else:
-            log(f"ignoring {last}: it belongs to other settings or another teacher")
+            log(f"ignoring {last}: {fingerprint_changes(ck.get('fingerprint'), fp)}; starting afresh")
 
     def save(path, final=False):
         # Collective under torchrun: every rank calls it at the same step, rank 0 writes.

@@ -6,13 +6,14 @@ import numpy as np
 
 from ..classes import IGNORE
 from ..io import DarsError, read_label, write_json, write_text_lines
-from .cityscapes import read_list
+from ..manifest import file_record, write_manifest
 from . import published
+from .cityscapes import read_list
 from .layouts import class_set, find_pairs
 
 
 def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="cityscapes",
-               source_root=None, source_layout="cityscapes", family="random"):
+               source_root=None, source_layout="cityscapes", family="random", min_labeled=1):
     """Write labeled.txt, unlabeled.txt and split.json for 1/`split` of the train images.
 
     The labeled list is, in this order: the source's train set (split 0), `list_file` (the
@@ -24,7 +25,12 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
     alone, so with the same seed the 1/8 labeled set lies inside the 1/4 one (as the
     authors' lists do). split 1 labels everything (the oracle; no unlabeled list). split 0 is
     domain adaptation: the labeled list is every train image of the source dataset at
-    `source_root` (paths relative to it), the unlabeled list every target train image."""
+    `source_root` (paths relative to it), the unlabeled list every target train image.
+
+    Every label is checked here, the first stage, naming the file: the labeled ones (their size
+    and sha256 go to labeled.manifest.json, for the trainer's resume fingerprint) and the val
+    ones (evaluation would otherwise fail on them after all training). Fewer than `min_labeled`
+    labeled images is an error (the split stage's default, datasets.<name>.min_labeled, is 2)."""
     if split < 0 or (split == 0) != (source_root is not None):
         raise DarsError(f"split={split}: 1/N of the train images is labeled (N >= 1); split 0 (domain "
                         "adaptation) needs a source dataset, and only split 0 takes one")
@@ -70,28 +76,29 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
         num_labeled = max(1, round(len(train) / split))
         labeled = [train[i] for i in sorted(order[:num_labeled])]
         source, digest = "random", None
+    _check_min_labeled(labeled, min_labeled, split, len(train), root, list_file, labeled_root, dataset)
     labeled_images = {img for img, _ in labeled}
     unlabeled = train if split == 0 else [p for p in train if p[0] not in labeled_images]
     if not unlabeled and split != 1:
         raise DarsError(f"split={split}: no unlabeled images left (train has {len(train)} images)")
 
     presence = np.zeros(classes.num_classes, dtype=np.int64)
+    records = {}
     for _, lab in labeled:
-        ids = np.unique(read_label(labeled_root / lab))
-        bad = ids[(ids >= classes.num_classes) & (ids != IGNORE)]
-        if bad.size:  # found here, not as an anonymous IndexError deep in training
-            raise DarsError(f"{labeled_root / lab}: label id {int(bad[0])} is neither a class of the "
-                            f"{classes.num_classes}-class {layout if split else source_layout} set "
-                            f"(0-{classes.num_classes - 1}) nor ignore ({IGNORE}); are these train ids?")
+        records[lab] = file_record(labeled_root / lab)
+        # found here, not as an anonymous IndexError deep in training
+        ids = _label_ids(labeled_root / lab, classes, layout if split else source_layout)
         presence[ids[ids < classes.num_classes]] += 1
+    warnings += _check_val_labels(root, layout, classes)
     missing = [classes.names[c] for c in np.flatnonzero(presence == 0)]
     if missing:
         warnings.append(f"the labeled images contain no pixels of {missing}; no pseudo-labeler can learn "
                         "these classes")
 
     out_dir = Path(out_dir)
-    write_text_lines(out_dir / "labeled.txt", [f"{i} {l}" for i, l in labeled])
-    write_text_lines(out_dir / "unlabeled.txt", [f"{i} {l}" for i, l in unlabeled])
+    write_manifest(out_dir / "labeled.txt", records)
+    write_text_lines(out_dir / "labeled.txt", [f"{i} {lab}" for i, lab in labeled])
+    write_text_lines(out_dir / "unlabeled.txt", [f"{i} {lab}" for i, lab in unlabeled])
     write_json(out_dir / "split.json", {
         "dataset": dataset, "root": str(root), "layout": layout, "split": split, "seed": seed,
         "labeled_root": str(labeled_root), "labeled_layout": source_layout if split == 0 else layout,
@@ -103,3 +110,39 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
         "warnings": warnings,
     })
     return missing, warnings
+
+
+def _label_ids(path, classes, layout):
+    """The ids in a label file; an error naming it if one is neither a class nor ignore."""
+    ids = np.unique(read_label(path))
+    bad = ids[(ids >= classes.num_classes) & (ids != IGNORE)]
+    if bad.size:
+        raise DarsError(f"{path}: label id {int(bad[0])} is neither a class of the {classes.num_classes}-class "
+                        f"{layout} set (0-{classes.num_classes - 1}) nor ignore ({IGNORE}); are these train ids?")
+    return ids
+
+
+def _check_val_labels(root, layout, classes):
+    """Check every val label now: a bad one would otherwise stop evaluation after all training.
+    Returns warnings (a layout without a val split: nothing can be evaluated)."""
+    try:
+        val = find_pairs(layout, root, "val")
+    except DarsError as e:
+        return [f"no val images to evaluate on ({e})"]
+    for _, lab in val:
+        _label_ids(Path(root) / lab, classes, layout)
+    return []
+
+
+def _check_min_labeled(labeled, min_labeled, split, num_train, root, list_file, labeled_root, dataset):
+    """Too few labeled images is an error with the numbers, not a run on one image."""
+    n = len(labeled)
+    if n >= min_labeled:
+        return
+    key = f"the minimum of {min_labeled} (datasets.{dataset}.min_labeled)"
+    if split == 0:
+        raise DarsError(f"{labeled_root}: the source's train set has {n} images, fewer than {key}")
+    if list_file:
+        raise DarsError(f"{list_file}: lists {n} labeled images, fewer than {key}")
+    raise DarsError(f"split={split}: 1/{split} of the {num_train} train images under {root} is {n} labeled "
+                    f"images, fewer than {key}; use a split of at most {max(1, num_train // min_labeled)}")

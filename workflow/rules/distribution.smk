@@ -20,6 +20,7 @@ rule distribution:
 rule distribution_td:
     input:
         dataset_files,
+        dataset_val_files,
     output:
         f"{RUN}/prior_td.json",
     params:
@@ -51,7 +52,7 @@ rule distribution_est:
 # `sd`: the class distribution of a source dataset's train labels (UDA: no target labels).
 rule distribution_sd:
     input:
-        dataset_files,
+        dataset_train_files,
     output:
         "results/{dataset}/prior_sd.json",
     params:

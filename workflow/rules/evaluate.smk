@@ -2,6 +2,7 @@
 rule evaluate:
     input:
         dataset_files,
+        dataset_val_files,
         model=f"{RUN}/{{stage}}/model.pt",
         split=f"{RUN}/split/split.json",
     output:

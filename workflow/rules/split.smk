@@ -2,7 +2,7 @@
 # split 0 (domain adaptation): the source's train images are labeled, the target's unlabeled.
 rule split:
     input:
-        dataset_files,
+        dataset_train_files,
         list_file=split_list_file,
     output:
         labeled=f"{RUN}/split/labeled.txt",
