@@ -1,12 +1,13 @@
 """Evaluate a checkpoint on the validation images: confusion matrix summed over the whole set."""
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from . import slide
 from .data.dataset import ImageList, prefetched
-from .data.layouts import class_set, find_pairs
+from .data.layouts import check_train_ids, class_set, find_pairs
 from .infer import load_model, pick_device, predict_probs, prepare_device, resolve_window
 from .io import read_json, write_json
 from .metrics import ConfusionMatrix
@@ -65,7 +66,9 @@ def evaluate_stage(ckpt, root, out_json, resize=None, flip=True, threads=None, r
     cm = ConfusionMatrix(meta["num_classes"])
     pairs = find_pairs(layout, root, "val")
     native = set()
-    for _, image, label in prefetched(ImageList(root, pairs, labels=True), predictor.workers):
+    for i, image, label in prefetched(ImageList(root, pairs, labels=True), predictor.workers):
+        # The split stage checked these ids; a label edited since is named here, not by the metric.
+        check_train_ids(Path(root) / pairs[i][1], label, meta["num_classes"])
         native.add(image.shape[:2])
         cm.update(torch.from_numpy(label), predictor.train_ids(image, label.shape))
     cm.reduce_from_all_processes()

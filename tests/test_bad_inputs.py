@@ -27,6 +27,7 @@ from dars import pseudo
 from dars.__main__ import main
 from dars.data.layouts import find_pairs
 from dars.data.splits import make_split
+from dars.evaluate import evaluate_stage
 from dars.infer import infer_stage
 from dars.io import DarsError, read_label, write_json
 from dars.manifest import list_digest, manifest_path
@@ -210,6 +211,18 @@ def test_a_bad_val_label_is_named_at_the_split_before_any_training(tmp_path):
     with pytest.raises(DarsError, match=f"{re.escape(str(label))}: label id 50 is neither a class"):
         make_split(root, 4, 0, tmp_path / "split", "tiny")
     assert not (tmp_path / "split").exists()
+
+
+def test_a_val_label_edited_after_the_split_is_named_by_evaluate(teacher, tmp_path):
+    base, _ = teacher
+    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8, num_val=2)
+    label = root / find_pairs("cityscapes", root, "val")[0][1]
+    y = read_label(label)
+    y[3, 3] = 50
+    cv2.imwrite(str(label), y)
+    with pytest.raises(DarsError, match=f"{re.escape(str(label))}: holds ids \\[50\\]"):
+        evaluate_stage(base / "round0.pt", root, tmp_path / "miou.json")
+    assert not (tmp_path / "miou.json").exists()
 
 
 def test_a_labeled_set_under_the_minimum_is_refused_with_the_numbers(tmp_path, capsys):
