@@ -169,6 +169,16 @@ def schedule(config, dataset_name, split, method):
     return {k: preset.get(k, base.get(k, config["schedule"].get(k))) for k in ("alpha", "scale_enlarge")}
 
 
+def stage_parts(stage):
+    """The `{stage}` wildcard of a model's directory as (method, round, pretrain preset):
+    `round0` -> (None, 0, None); `round0_none` -> (None, 0, "none"); `dars/round2` -> ("dars", 2, None).
+    One wildcard serves the rules that act on any model (evaluate, infer, export)."""
+    if stage.startswith("round0"):
+        return None, 0, stage[len("round0_"):] or None
+    method, round_ = stage.split("/round")
+    return method, int(round_), None
+
+
 def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=None, split=None):
     """Resolved settings of one training run (round 0: method is None; `pretrain_preset` names a
     round-0 variant from `pretrain_presets`, e.g. the augmentation ablation)."""

@@ -15,9 +15,21 @@ try:
 except DarsError as e:
     raise WorkflowError(f"config.yaml: {e}")
 
+# Pipeline paths, in one block. A run is a dataset/split/seed; its stages are round0 (and
+# round0_<preset>) and <method>/round<k>. Each job logs and times itself under the same path.
 RUN = "results/{dataset}/split{split}/seed{seed}"
+STAGE = "results/{dataset}/split{split}/seed{seed}/{stage}"  # round0, round0_<preset> or <method>/round<k>
+STAGE0 = "results/{dataset}/split{split}/seed{seed}/{stage0}"  # round0 or round0_<preset> (pretrain)
+ROUND = "results/{dataset}/split{split}/seed{seed}/{method}/round{round}"  # self-training round k >= 1
+AGG = "results/{dataset}/split{split}/round{round}"  # over seeds
+PAPER = "results/paper"
+EVIDENCE = "results/evidence"
 LOGS = "logs/{dataset}/split{split}/seed{seed}"
 BENCHMARKS = "benchmarks/{dataset}/split{split}/seed{seed}"
+AGG_LOGS = "logs/{dataset}/split{split}/round{round}"
+AGG_BENCHMARKS = "benchmarks/{dataset}/split{split}/round{round}"
+# Every rule runs in this environment under `--software-deployment-method conda`.
+ENV = "../../envs/dars.yaml"
 METHODS = "|".join(map(re.escape, config["methods"]))
 PRETRAIN_PRESETS = "|".join(map(re.escape, config.get("pretrain_presets", {}))) or "(?!)"
 SHARDS = range(config["num_shards"])
@@ -42,89 +54,81 @@ def _config(function, *args):
         raise WorkflowError(str(e))
 
 
-def dataset_root(wildcards):
+def get_dataset_root(wildcards):
     """Param: the dataset root (checked to exist for real datasets)."""
     if "split" in wildcards.keys():
         _config(dars.config.check_split, wildcards.dataset, int(wildcards.split))
     return _config(dars.config.dataset_root, wildcards.dataset)
 
 
-def layout(wildcards):
+def get_layout(wildcards):
     return config["datasets"][wildcards.dataset].get("layout", "cityscapes")
 
 
-def labeled_root(wildcards):
+def get_labeled_root(wildcards):
     """Param: the root the labeled list is relative to: the UDA source's, else the dataset's."""
     return _config(dars.config.dataset_root, dars.config.labeled_dataset(config, wildcards.dataset))
 
 
-def dataset_files(wildcards):
+def get_dataset_files(wildcards):
     """Input: the generated trees of synthetic datasets (and of a UDA source), nothing for real
     ones, whose train labels are checked here (a tree still needing `prepare` fails the plan).
     Their files are inputs only of the rules that read them first (dataset_train_files,
-    dataset_val_files): every later job depends on those, and thousands of inputs on every job
+    get_dataset_val_files): every later job depends on those, and thousands of inputs on every job
     would slow the plan down (0.5 s -> 18 s for 113 jobs over 3000 train pairs)."""
-    dataset_root(wildcards)
+    get_dataset_root(wildcards)
     _config(dars.config.check_prepared, wildcards.dataset)
     return _config(dars.config.generated_files, wildcards.dataset)
 
 
-def dataset_train_files(wildcards):
+def get_dataset_train_files(wildcards):
     """Input of the rules that read the train labels (split, the sd prior): a real dataset's
     train images and labels (its UDA source's too), listed once per tree, so that an edited
     label reruns the split and everything after it."""
     from dars.manifest import input_files
-    return dataset_files(wildcards) + _config(input_files, wildcards.dataset)
+    return get_dataset_files(wildcards) + _config(input_files, wildcards.dataset)
 
 
-def dataset_val_files(wildcards):
+def get_dataset_val_files(wildcards):
     """Input of the rules that read the val labels (evaluate, the td prior): a real dataset's val
     images and labels, so that an edited val label reruns them."""
     from dars.manifest import input_files
     return _config(input_files, wildcards.dataset, "val")
 
 
-def split_args(wildcards):
-    """Flags of the split stage: the layout, an imported list, or the UDA source. A list of
+def get_split_args(wildcards):
+    """Flags of the split stage: the get_layout, an imported list, or the UDA source. A list of
     arguments, so that the rule's `{params.args:q}` quotes each one (paths may hold spaces)."""
-    args = ["--layout", layout(wildcards)]
+    args = ["--layout", get_layout(wildcards)]
     family = config["datasets"][wildcards.dataset].get("split_family", "random")
     if family != "random":  # the published list of that family, where it has one for this split
         args += ["--family", family]
     if config["datasets"][wildcards.dataset].get("min_labeled", 2) != 2:  # only when set: params of existing runs stay
         args += ["--min-labeled", str(config["datasets"][wildcards.dataset]["min_labeled"])]
-    if split_list_file(wildcards):
-        args += ["--list-file", split_list_file(wildcards)]
+    if get_split_list_file(wildcards):
+        args += ["--list-file", get_split_list_file(wildcards)]
     source = config["datasets"][wildcards.dataset].get("source")
     if source:
-        args += ["--source-root", labeled_root(wildcards),
+        args += ["--source-root", get_labeled_root(wildcards),
                  "--source-layout", config["datasets"][source].get("layout", "cityscapes")]
     return args
 
 
-def split_list_file(wildcards):
+def get_split_list_file(wildcards):
     lists = config["datasets"][wildcards.dataset].get("split_lists", {})
     return lists.get(wildcards.split) or lists.get(int(wildcards.split)) or []
 
 
-def stage_method_round(stage):
-    """`round0` -> (None, 0, None); `round0_none` -> (None, 0, "none"); `dars/round2` -> ("dars", 2, None)."""
-    if stage.startswith("round0"):
-        return None, 0, stage[len("round0_"):] or None
-    method, round_ = stage.split("/round")
-    return method, int(round_), None
-
-
-def train_settings(wildcards):
+def get_train_settings(wildcards):
     if "stage0" in wildcards.keys():
-        method, round_, preset = stage_method_round(wildcards.stage0)
+        method, round_, preset = dars.config.stage_parts(wildcards.stage0)
     else:
         method, round_, preset = wildcards.method, int(wildcards.round), None
     return json.dumps(_config(dars.config.train_settings, wildcards.dataset, method, round_,
                               int(wildcards.seed), preset, int(wildcards.split)))
 
 
-def predict_settings(wildcards):
+def get_predict_settings(wildcards):
     ds = config["datasets"][wildcards.dataset]
     ev = dict(config["evaluate"], **ds.get("evaluate", {}))
     settings = {"resize": ds.get("resize"), "flip": ev["flip"], "mode": ev["mode"], "window": ev["window"],
@@ -134,13 +138,13 @@ def predict_settings(wildcards):
     return json.dumps(settings)
 
 
-def run_identity(wildcards):
-    method, round_, preset = stage_method_round(wildcards.stage)
+def get_run_identity(wildcards):
+    method, round_, preset = dars.config.stage_parts(wildcards.stage)
     return json.dumps(dars.config.run_identity(
         config, wildcards.dataset, int(wildcards.split), int(wildcards.seed), method, round_, preset))
 
 
-def teacher(wildcards):
+def get_teacher_dir(wildcards):
     """Directory of the teacher of round {round}: round 0 for round 1, else the previous round of
     this preset's chain (or of the preset it `continues`)."""
     r = int(wildcards.round)
@@ -149,46 +153,46 @@ def teacher(wildcards):
     return f"{RUN}/{dars.config.teacher_method(config, wildcards.method, r)}/round{r - 1}"
 
 
-def teacher_checkpoint(wildcards):
-    return expand(teacher(wildcards) + "/model.pt", **dict(wildcards.items()))
+def get_teacher_checkpoint(wildcards):
+    return expand(f"{get_teacher_dir(wildcards)}/model.pt", **dict(wildcards.items()))
 
 
-def labeler(wildcards):
+def get_labeler(wildcards):
     return config["methods"][wildcards.method]["labeler"]
 
 
-def alpha(wildcards):
+def get_alpha(wildcards):
     return dars.config.alpha(config, wildcards.dataset, int(wildcards.split), wildcards.method, int(wildcards.round))
 
 
-def pseudo_list(wildcards):
+def get_pseudo_list(wildcards):
     """Input: the round's pseudo labels, or nothing for the supervised control."""
-    if labeler(wildcards) == "none":
+    if get_labeler(wildcards) == "none":
         return []
-    return f"{RUN}/{{method}}/round{{round}}/pseudo_labels.txt".format(**dict(wildcards.items()))
+    return f"{ROUND}/pseudo_labels.txt".format(**dict(wildcards.items()))
 
 
-def pseudo_arg(wildcards):
+def get_pseudo_arg(wildcards):
     """Arguments (quoted one by one by `:q`): the pseudo-label list, none for the control."""
-    f = pseudo_list(wildcards)
+    f = get_pseudo_list(wildcards)
     return ["--pseudo", f] if f else []
 
 
-def seed_runs(wildcards):
+def get_seed_runs(wildcards):
     """Per-seed miou.json files of the default method at {round}."""
-    return expand(f"{RUN}/{{method}}/round{{round}}/miou.json", seed=config["seeds"],
+    return expand(f"{ROUND}/miou.json", seed=config["seeds"],
                   method=config["default_method"], **dict(wildcards.items()))
 
 
-def method_runs(wildcards):
+def get_method_runs(wildcards):
     """Per-seed miou.json files of round 0 and of every compared method at {round}."""
     w = dict(wildcards.items())
     return (expand(f"{RUN}/round0/miou.json", seed=config["seeds"], **w)
-            + expand(f"{RUN}/{{method}}/round{{round}}/miou.json", seed=config["seeds"],
+            + expand(f"{ROUND}/miou.json", seed=config["seeds"],
                      method=config["compare_methods"], **w))
 
 
-def synthetic_args(wildcards):
+def get_synthetic_args(wildcards):
     gen = config["datasets"][wildcards.dataset].get("synthetic")
     if gen is None:
         raise WorkflowError(f"dataset {wildcards.dataset} is not synthetic: set datasets.{wildcards.dataset}.root "
@@ -196,15 +200,15 @@ def synthetic_args(wildcards):
     return [arg for k, v in gen.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
 
 
-def teacher_hists(wildcards):
-    return expand(teacher(wildcards) + "/hist/{shard}.npy", shard=SHARDS, **dict(wildcards.items()))
+def get_teacher_hists(wildcards):
+    return expand(f"{get_teacher_dir(wildcards)}/hist/{{shard}}.npy", shard=SHARDS, **dict(wildcards.items()))
 
 
-def teacher_shard(wildcards):
-    return expand(teacher(wildcards) + "/shards/{shard}", **dict(wildcards.items()))
+def get_teacher_shard(wildcards):
+    return expand(f"{get_teacher_dir(wildcards)}/shards/{{shard}}", **dict(wildcards.items()))
 
 
-def method_prior(wildcards):
+def get_method_prior(wildcards):
     """The class prior the preset's labeler aligns to."""
     source = config["methods"][wildcards.method].get("prior", "labeled")
     if source == "td":
@@ -212,12 +216,12 @@ def method_prior(wildcards):
     if source == "sd":
         return f"results/{config['methods'][wildcards.method]['prior_source']}/prior_sd.json"
     if source == "est":
-        return f"{RUN}/{{method}}/round{{round}}/prior_est.json".format(**dict(wildcards.items()))
+        return f"{ROUND}/prior_est.json".format(**dict(wildcards.items()))
     return f"{RUN}/prior.json".format(**dict(wildcards.items()))
 
 
-def teacher_shards(wildcards):
-    return expand(teacher(wildcards) + "/shards/{shard}", shard=SHARDS, **dict(wildcards.items()))
+def get_teacher_shards(wildcards):
+    return expand(f"{get_teacher_dir(wildcards)}/shards/{{shard}}", shard=SHARDS, **dict(wildcards.items()))
 
 
 def shard_output(path):
@@ -226,43 +230,43 @@ def shard_output(path):
     return temp(directory(path)) if config["temp_shards"] else directory(path)
 
 
-def paper_table_spec(wildcards):
+def get_paper_table_spec(wildcards):
     return json.dumps(_config(dars.paper.table_spec, wildcards.table))
 
 
-def paper_table_inputs(wildcards):
+def get_paper_table_inputs(wildcards):
     return dars.tables.spec_inputs(_config(dars.paper.table_spec, wildcards.table))
 
 
-def paper_figure_spec(wildcards):
+def get_paper_figure_spec(wildcards):
     return json.dumps(_config(dars.paper.figure_spec, wildcards.figure))
 
 
-def paper_figure_inputs(wildcards):
+def get_paper_figure_inputs(wildcards):
     return dars.figures.spec_inputs(_config(dars.paper.figure_spec, wildcards.figure))
 
 
-def evidence_spec(wildcards):
+def get_evidence_spec(wildcards):
     return json.dumps(_config(dars.evidence.spec))
 
 
-def evidence_inputs(wildcards):
+def get_evidence_inputs(wildcards):
     return dars.evidence.inputs(_config(dars.evidence.spec))
 
 
-def run_report_spec(wildcards):
+def get_run_report_spec(wildcards):
     """A table or figure of one dataset/split/round's report (dars.paper.run_specs)."""
     return _config(dars.paper.run_spec, wildcards.dataset, int(wildcards.split), int(wildcards.round),
                    wildcards.item)
 
 
-def run_report_spec_json(wildcards):
-    return json.dumps(run_report_spec(wildcards))
+def get_run_report_spec_json(wildcards):
+    return json.dumps(get_run_report_spec(wildcards))
 
 
-def run_table_inputs(wildcards):
-    return dars.tables.spec_inputs(run_report_spec(wildcards))
+def get_run_table_inputs(wildcards):
+    return dars.tables.spec_inputs(get_run_report_spec(wildcards))
 
 
-def run_figure_inputs(wildcards):
-    return dars.figures.spec_inputs(run_report_spec(wildcards))
+def get_run_figure_inputs(wildcards):
+    return dars.figures.spec_inputs(get_run_report_spec(wildcards))

@@ -1,17 +1,19 @@
 # Class prior pi from the labeled ground truth (DARS's target class distribution).
 rule distribution:
     input:
-        dataset_files,
+        get_dataset_files,
         labeled=f"{RUN}/split/labeled.txt",
     output:
         f"{RUN}/prior.json",
     params:
-        root=labeled_root,
-        layout=layout,
+        root=get_labeled_root,
+        layout=get_layout,
     log:
         f"{LOGS}/distribution.log",
     benchmark:
         f"{BENCHMARKS}/distribution.tsv"
+    conda:
+        ENV
     shell:
         "python -m dars prior --root {params.root:q} --layout {params.layout} --list {input.labeled:q} --out {output:q} > {log:q} 2>&1"
 
@@ -19,17 +21,19 @@ rule distribution:
 # `td`: the class distribution of the val ground truth, an oracle for analysis only.
 rule distribution_td:
     input:
-        dataset_files,
-        dataset_val_files,
+        get_dataset_files,
+        get_dataset_val_files,
     output:
         f"{RUN}/prior_td.json",
     params:
-        root=dataset_root,
-        layout=layout,
+        root=get_dataset_root,
+        layout=get_layout,
     log:
         f"{LOGS}/distribution_td.log",
     benchmark:
         f"{BENCHMARKS}/distribution_td.tsv"
+    conda:
+        ENV
     shell:
         "python -m dars prior --root {params.root:q} --layout {params.layout} --source td --out {output:q} > {log:q} 2>&1"
 
@@ -37,14 +41,16 @@ rule distribution_td:
 # `est`: no target labels; EM label-shift estimation from the round's teacher posteriors.
 rule distribution_est:
     input:
-        shards=teacher_shards,
+        shards=get_teacher_shards,
         prior=f"{RUN}/prior.json",
     output:
-        f"{RUN}/{{method}}/round{{round}}/prior_est.json",
+        f"{ROUND}/prior_est.json",
     log:
         f"{LOGS}/{{method}}/round{{round}}/distribution_est.log",
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/distribution_est.tsv"
+    conda:
+        ENV
     shell:
         "python -m dars prior-est --shards {input.shards:q} --prior {input.prior:q} --out {output:q} > {log:q} 2>&1"
 
@@ -52,15 +58,17 @@ rule distribution_est:
 # `sd`: the class distribution of a source dataset's train labels (UDA: no target labels).
 rule distribution_sd:
     input:
-        dataset_train_files,
+        get_dataset_train_files,
     output:
         "results/{dataset}/prior_sd.json",
     params:
-        root=dataset_root,
-        layout=layout,
+        root=get_dataset_root,
+        layout=get_layout,
     log:
         "logs/{dataset}/distribution_sd.log",
     benchmark:
         "benchmarks/{dataset}/distribution_sd.tsv"
+    conda:
+        ENV
     shell:
         "python -m dars prior --root {params.root:q} --layout {params.layout} --source sd --out {output:q} > {log:q} 2>&1"

@@ -3,20 +3,22 @@
 # Asked for by path only, e.g. results/cityscapes/split8/seed0/dars/round2/export/test
 rule export:
     input:
-        dataset_files,
-        model=f"{RUN}/{{stage}}/model.pt",
+        get_dataset_files,
+        model=f"{STAGE}/model.pt",
     output:
-        directory(f"{RUN}/{{stage}}/export/{{export_split}}"),
+        directory(f"{STAGE}/export/{{export_split}}"),
     wildcard_constraints:
         export_split="val|test",
     params:
-        root=dataset_root,
-        settings=predict_settings,
-        layout=layout,
+        root=get_dataset_root,
+        settings=get_predict_settings,
+        layout=get_layout,
     log:
         f"{LOGS}/{{stage}}/export_{{export_split}}.log",
     benchmark:
         f"{BENCHMARKS}/{{stage}}/export_{{export_split}}.tsv"
+    conda:
+        ENV
     shell:
         "python -m dars export --ckpt {input.model:q} --root {params.root:q} --split {wildcards.export_split:q} "
         "--settings {params.settings:q} --layout {params.layout:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

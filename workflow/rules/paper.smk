@@ -1,22 +1,21 @@
 # The supplementary's tables and figures (config `paper:`), mean ± std over seeds; marked for
 # `snakemake --report`. Which runs each one reads is resolved by dars.paper from config.
-PAPER = "results/paper"
-
-
 rule paper_table:
     input:
-        paper_table_inputs,
+        get_paper_table_inputs,
     output:
         csv=f"{PAPER}/{{table}}.csv",
         md=f"{PAPER}/{{table}}.md",
         html=report(f"{PAPER}/{{table}}.html", caption="../report/tables.rst", category="Tables",
                     labels={"table": "{table}"}),
     params:
-        spec=paper_table_spec,
+        spec=get_paper_table_spec,
     log:
         "logs/paper/{table}.log",
     benchmark:
         "benchmarks/paper/{table}.tsv"
+    conda:
+        ENV
     shell:
         "python -m dars paper-table --spec {params.spec:q} --out-csv {output.csv:q} --out-md {output.md:q} "
         "--out-html {output.html:q} > {log:q} 2>&1"
@@ -24,15 +23,17 @@ rule paper_table:
 
 rule paper_figure:
     input:
-        paper_figure_inputs,
+        get_paper_figure_inputs,
     output:
         report(f"{PAPER}/{{figure}}.png", caption="../report/figures.rst", category="Figures",
                labels={"figure": "{figure}"}),
     params:
-        spec=paper_figure_spec,
+        spec=get_paper_figure_spec,
     log:
         "logs/paper/{figure}.log",
     benchmark:
         "benchmarks/paper/{figure}.tsv"
+    conda:
+        ENV
     shell:
         "python -m dars paper-figure --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"

@@ -2,18 +2,20 @@
 # pretrain_presets, e.g. the augmentation ablation). Resumable state lives in work/.
 rule pretrain:
     input:
-        dataset_files,
+        get_dataset_files,
         labeled=f"{RUN}/split/labeled.txt",
     output:
-        f"{RUN}/{{stage0}}/model.pt",
+        f"{STAGE0}/model.pt",
     params:
-        root=labeled_root,
-        settings=train_settings,
-        work=f"{RUN}/{{stage0}}/work",
+        root=get_labeled_root,
+        settings=get_train_settings,
+        work=f"{STAGE0}/work",
     log:
         f"{LOGS}/{{stage0}}/pretrain.log",
     benchmark:
         f"{BENCHMARKS}/{{stage0}}/pretrain.tsv"
+    conda:
+        ENV
     shell:
         "exec python -m dars train --nproc ${{DARS_TRAIN_GPUS:-1}} --settings {params.settings:q} --root {params.root:q} "
         "--labeled {input.labeled:q} --work-dir {params.work:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -2,20 +2,22 @@
 # split 0 (domain adaptation): the source's train images are labeled, the target's unlabeled.
 rule split:
     input:
-        dataset_train_files,
-        list_file=split_list_file,
+        get_dataset_train_files,
+        list_file=get_split_list_file,
     output:
         labeled=f"{RUN}/split/labeled.txt",
         unlabeled=f"{RUN}/split/unlabeled.txt",
         info=f"{RUN}/split/split.json",
     params:
-        root=dataset_root,
-        args=split_args,
+        root=get_dataset_root,
+        args=get_split_args,
         out_dir=f"{RUN}/split",
     log:
         f"{LOGS}/split.log",
     benchmark:
         f"{BENCHMARKS}/split.tsv"
+    conda:
+        ENV
     shell:
         "python -m dars split --root {params.root:q} --dataset {wildcards.dataset:q} --split {wildcards.split} "
         "--seed {wildcards.seed} --out-dir {params.out_dir:q} {params.args:q} > {log:q} 2>&1"

@@ -2,23 +2,25 @@
 # labeled + pseudo-labeled batches (or labeled-only for the `supervised` control).
 rule train:
     input:
-        dataset_files,
-        teacher=teacher_checkpoint,
+        get_dataset_files,
+        teacher=get_teacher_checkpoint,
         labeled=f"{RUN}/split/labeled.txt",
         unlabeled=f"{RUN}/split/unlabeled.txt",
-        pseudo=pseudo_list,
+        pseudo=get_pseudo_list,
     output:
-        f"{RUN}/{{method}}/round{{round}}/model.pt",
+        f"{ROUND}/model.pt",
     params:
-        root=dataset_root,
-        labeled_root=labeled_root,
-        settings=train_settings,
-        pseudo_arg=pseudo_arg,
-        work=f"{RUN}/{{method}}/round{{round}}/work",
+        root=get_dataset_root,
+        labeled_root=get_labeled_root,
+        settings=get_train_settings,
+        pseudo_arg=get_pseudo_arg,
+        work=f"{ROUND}/work",
     log:
         f"{LOGS}/{{method}}/round{{round}}/train.log",
     benchmark:
         f"{BENCHMARKS}/{{method}}/round{{round}}/train.tsv"
+    conda:
+        ENV
     shell:
         "exec python -m dars train --nproc ${{DARS_TRAIN_GPUS:-1}} --settings {params.settings:q} --root {params.root:q} "
         "--labeled {input.labeled:q} --labeled-root {params.labeled_root:q} --unlabeled {input.unlabeled:q} {params.pseudo_arg:q} "
