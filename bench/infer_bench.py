@@ -68,7 +68,7 @@ def disk_tree(args):
     import tempfile
 
     from dars.data.cityscapes import find_pairs
-    from dars.data.synthetic import generate
+    from dars.synthetic import generate
     root = Path(args.keep or tempfile.mkdtemp()) / f"street_{args.height}x{args.width}"
     if not (root / "leftImg8bit").is_dir():
         generate(root, num_train=args.images, num_val=1, height=args.height, width=args.width)

@@ -44,7 +44,7 @@ def dataset(args, tmp):
     """The training dataset: (image, label) pairs of --data, or of a generated tree under tmp."""
     root = Path(args.data) if args.data else Path(args.keep or Path(tmp) / "data")
     if not args.data and not (root / "leftImg8bit").is_dir():
-        from dars.data.synthetic import generate
+        from dars.synthetic import generate
         t0 = time.time()
         generate(root, num_train=args.images, num_val=1, height=args.size[0], width=args.size[1])
         print(f"# generated {args.images} {args.size[0]}x{args.size[1]} pairs in {time.time() - t0:.0f}s at {root}",

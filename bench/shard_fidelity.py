@@ -15,11 +15,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dars.classes import CITYSCAPES_PIXEL_SHARE  # noqa: E402
-from dars.data.cityscapes import find_pairs, image_id  # noqa: E402
+from dars.data.cityscapes import find_pairs  # noqa: E402
+from dars.data.lists import image_id  # noqa: E402
 from dars.data.transforms import resize_pair, to_tensors  # noqa: E402
-from dars.infer import load_model  # noqa: E402
 from dars.io import read_image  # noqa: E402
 from dars.pseudo import compute_thresholds, confidence_histogram, label_image  # noqa: E402
+from dars.slide import load_model  # noqa: E402
 
 
 @torch.no_grad()

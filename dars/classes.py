@@ -4,8 +4,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io import DarsError
-
 IGNORE = 255
 NUM_CLASSES = 19
 
@@ -126,19 +124,10 @@ def voc_palette(n=256) -> np.ndarray:
     return palette
 
 
-CLASS_SETS = {
-    "cityscapes": ClassSet("cityscapes", CLASS_NAMES, PALETTE),
-    # GTA5 labels use Cityscapes labelIds, so the source domain shares the 19 target classes.
-    "gta5": ClassSet("gta5", CLASS_NAMES, PALETTE),
-    "scannet": ClassSet("scannet", SCANNET_CLASS_NAMES, SCANNET_PALETTE),
-    "voc": ClassSet("voc", VOC_CLASS_NAMES, voc_palette(len(VOC_CLASS_NAMES))),
-}
-
-
-def class_set(layout: str) -> ClassSet:
-    """The class set of a dataset layout; a clear error for an unknown one."""
-    try:
-        return CLASS_SETS[layout]
-    except KeyError:
-        raise DarsError(f"unknown dataset layout {layout!r}; known layouts: "
-                         f"{', '.join(sorted(CLASS_SETS))}") from None
+# The class sets of the dataset layouts (dars.data.layouts maps each layout to one; its
+# class_set(layout) is the resolver).
+CITYSCAPES_CLASSES = ClassSet("cityscapes", CLASS_NAMES, PALETTE)
+# GTA5 labels use Cityscapes labelIds, so the source domain shares the 19 target classes.
+GTA5_CLASSES = ClassSet("gta5", CLASS_NAMES, PALETTE)
+SCANNET_CLASSES = ClassSet("scannet", SCANNET_CLASS_NAMES, SCANNET_PALETTE)
+VOC_CLASSES = ClassSet("voc", VOC_CLASS_NAMES, voc_palette(len(VOC_CLASS_NAMES)))

@@ -6,11 +6,12 @@ import copy
 import functools
 from pathlib import Path
 
+from .data.layouts import DEFAULT_LAYOUT, check_root, class_set, find_pairs
 from .io import DarsError
+from .pseudo import LABELERS
 
-LABELERS = ("none", "st", "cbst", "dars", "da", "truth")
+PRESET_LABELERS = ("none",) + LABELERS  # none: the supervised control, no pseudo labels
 RESERVED = {"round0", "split", "data"}
-LAYOUTS = ("cityscapes", "gta5", "scannet", "voc")
 RECIPE_DEFAULTS = {"blur_kernel": None, "crop_pad": "end", "scale_reference": "input"}
 
 
@@ -36,9 +37,9 @@ def check(config):
             if src is None or src.get("source") is not None:
                 raise DarsError(f"{where}.source: {ds['source']!r} must name a configured dataset that "
                                 f"is not itself adapted (configured: {sorted(datasets)})")
-            if class_set_of(src).num_classes != class_set_of(ds).num_classes:
-                raise DarsError(f"{where}.source: {ds['source']} ({src.get('layout', 'cityscapes')}) and {name} "
-                                f"({ds.get('layout', 'cityscapes')}) label different class sets")
+            if class_set(layout_of(src)).num_classes != class_set(layout_of(ds)).num_classes:
+                raise DarsError(f"{where}.source: {ds['source']} ({layout_of(src)}) and {name} "
+                                f"({layout_of(ds)}) label different class sets")
     for m in config["compare_methods"]:
         if m not in methods:
             raise DarsError(f"config key compare_methods: method {m!r} is unknown; presets are {sorted(methods)}")
@@ -46,8 +47,8 @@ def check(config):
         where = f"config key methods.{name}"
         if name in RESERVED or not name.replace("_", "").isalnum():
             raise DarsError(f"{where}: preset names must be alphanumeric and not one of {sorted(RESERVED)}")
-        if preset["labeler"] not in LABELERS:
-            raise DarsError(f"{where}.labeler: {preset['labeler']!r} is unknown; choose one of {LABELERS}")
+        if preset["labeler"] not in PRESET_LABELERS:
+            raise DarsError(f"{where}.labeler: {preset['labeler']!r} is unknown; choose one of {PRESET_LABELERS}")
         if preset.get("prior", "labeled") != "labeled" and preset["labeler"] not in ("dars", "da"):
             raise DarsError(f"{where}.prior: only the dars and da labelers use a class prior")
         if preset.get("prior") == "sd" and preset.get("prior_source") not in datasets:
@@ -91,9 +92,9 @@ def dataset(config, name):
     return config["datasets"][name]
 
 
-def class_set_of(ds):
-    from .classes import class_set
-    return class_set(ds.get("layout", "cityscapes"))
+def layout_of(ds):
+    """The layout of a configured dataset (its `datasets.<name>` entry)."""
+    return ds.get("layout", DEFAULT_LAYOUT)
 
 
 def is_adapted(config, name):
@@ -129,7 +130,6 @@ def generated_files(config, name):
 @functools.lru_cache(maxsize=None)
 def _train_pairs_found(layout, root):
     """Cached per (layout, root): a DAG asks once per split job, a tree is listed once."""
-    from .data.layouts import find_pairs
     return len(find_pairs(layout, root, "train"))
 
 
@@ -140,7 +140,7 @@ def check_prepared(config, name):
     for n in dict.fromkeys([name, labeled_dataset(config, name)]):
         root = dataset_root(config, n)
         if root not in generated_files(config, n):
-            _train_pairs_found(dataset(config, n).get("layout", "cityscapes"), root)
+            _train_pairs_found(layout_of(dataset(config, n)), root)
 
 
 def dataset_root(config, name):
@@ -151,10 +151,9 @@ def dataset_root(config, name):
         return str(root)  # made by the synthesize rule
     if not root.is_dir():
         raise DarsError(f"config key datasets.{name}.root: {root} does not exist; point it at a directory "
-                        f"in {ds.get('layout', 'cityscapes')} layout")
-    from .data.layouts import check_root
+                        f"in {layout_of(ds)} layout")
     try:
-        check_root(ds.get("layout", "cityscapes"), root)
+        check_root(layout_of(ds), root)
     except DarsError as e:
         raise DarsError(f"config key datasets.{name}.root: {e}") from None
     return str(root)
@@ -190,7 +189,7 @@ def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=N
             raise DarsError(f"pretrain preset {pretrain_preset!r} is not under pretrain_presets: in config.yaml")
         t.update(config["pretrain_presets"][pretrain_preset])
     s = {
-        "model": t["model"], "num_classes": class_set_of(ds).num_classes, "seed": seed, "round": round_,
+        "model": t["model"], "num_classes": class_set(layout_of(ds)).num_classes, "seed": seed, "round": round_,
         "batch_size": t["batch_size"], "crop": t["crop"], "resize": ds.get("resize"),
         "base_lr": t["base_lr"], "head_lr_mult": t["head_lr_mult"], "momentum": t["momentum"],
         "weight_decay": t["weight_decay"], "poly_power": t["poly_power"], "aux_weight": t["aux_weight"],

@@ -1,5 +1,5 @@
-"""Where the trainer runs: device options (amp, channels_last, loader workers) and what it
-needs to run as one rank of `torchrun --standalone --nproc_per_node N -m dars train`.
+"""What the trainer needs to run as one rank of `torchrun --standalone --nproc_per_node N -m dars
+train` (dars.runtime sets up the rest of where and how it runs).
 
 Single-process runs (no WORLD_SIZE, or WORLD_SIZE=1) never touch torch.distributed: `Ranks`
 then says rank 0 of 1 and every helper is a no-op, so that path stays exactly as before.
@@ -16,16 +16,6 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from .io import DarsError
-
-
-def resolve_workers(value, threads, device):
-    """Settings `workers` -> DataLoader processes. auto: threads - 1 on CUDA, where the main
-    process only feeds the GPU; 0 on CPU, where the job's threads are the compute itself."""
-    if value in (None, "auto"):
-        return max(0, (threads or 1) - 1) if device.type == "cuda" else 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise DarsError(f"train setting workers={value!r}: use 'auto' or an integer >= 0")
-    return value
 
 
 @dataclass

@@ -7,84 +7,98 @@ tables; a failed gate is said in words. Every gain is paired: one seed fixes the
 round-0 model and the augmentation stream of every method, so the statistic is the per-seed
 difference (mean ± std, and [k/n] = seeds whose difference has the sign of the mean).
 
-`spec(config)` resolves config.yaml's `evidence:` section into the per-run files; `write` reads
-them (miou.json, pseudo_stats.json, split.json, the round-0 teacher's shards and the dataset's
-labels for its calibration) and writes evidence.{md,csv,html}.
+`spec(config)` resolves config.yaml's `evidence:` section into the per-run files (dars.paths);
+`write` reads them (miou.json, pseudo_stats.json and split.json through dars.records, the round-0
+teacher's shards and the dataset's labels for its calibration) and writes evidence.{md,csv,html}.
 """
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .classes import IGNORE
-from .io import DarsError, atomic_path, read_json, read_label
-from .paper import run_file
+from .io import DarsError, atomic_path, read_label
+from .paths import run_file, seed_file, stage
+from .records import TAIL_SHARE, Value, load_cell, paired_gain, run_pseudo_stats, split_sizes, stat, tail_classes
 from .shards import Shard
-from .tables import MINUS, TAIL_SHARE, Table, Value, fmt, frame, load_cell, paired_gain, stat, tail_classes
+from .tables import MINUS, Table, fmt, frame, load_spec
 
 GATES = {"converged": 0.005, "label_limited": 0.08, "step_ratio": 0.5}  # mIoU as fractions
 CALIBRATION_BINS = 10
 
 
-def spec(config, num_shards=None):
-    """The evidence spec: row label -> per-seed miou.json files, the comparisons, the gates' rows."""
+def _section(config):
+    """config.yaml's `evidence:` section, checked."""
     e = config.get("evidence")
     if not e:
         raise DarsError("config key evidence: missing; the evidence target needs it (see config.yaml)")
     for key in ("dataset", "split", "seeds", "control", "methods", "round2"):
         if key not in e:
             raise DarsError(f"config key evidence.{key}: missing")
-    ds, split, seeds = e["dataset"], e["split"], e["seeds"]
-    if ds not in config["datasets"]:
-        raise DarsError(f"config key evidence.dataset: {ds!r} is not under datasets:")
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+    if e["dataset"] not in config["datasets"]:
+        raise DarsError(f"config key evidence.dataset: {e['dataset']!r} is not under datasets:")
+    if len(e["seeds"]) < 2 or len(set(e["seeds"])) != len(e["seeds"]):
         raise DarsError("config key evidence.seeds: at least 2 distinct seeds (paired statistics need them)")
-    methods = dict(e["methods"])
-    for label, name in [("control", e["control"])] + list(methods.items()):
+    for label, name in [("control", e["control"])] + list(e["methods"].items()):
         if name not in config["methods"]:
             raise DarsError(f"config key evidence.methods.{label}: {name!r} is not a method preset")
     if config["methods"][e["control"]]["labeler"] != "none":
         raise DarsError(f"config key evidence.control: {e['control']!r} must be a preset with labeler none")
     for label in e["round2"]:
-        if label not in methods:
+        if label not in e["methods"]:
             raise DarsError(f"config key evidence.round2: {label!r} is not a label of evidence.methods")
     if e["round2"] and config["rounds"] < 2:
         raise DarsError("config key evidence.round2: needs rounds >= 2")
-    control = e["control"]
-    cells = lambda stage, s=split: [run_file(ds, s, seed, stage) for seed in seeds]  # noqa: E731
-    rows = {"round 0": cells("round0"), "oracle (all labels)": cells("round0", 1)}
-    rows[f"{control} r1"] = cells(f"{control}/round1")
-    rows.update({f"{label} r1": cells(f"{name}/round1") for label, name in methods.items()})
-    if e["round2"]:
-        rows[f"{control} r2"] = cells(f"{control}/round2")
-        rows.update({f"{label} r2": cells(f"{methods[label]}/round2") for label in e["round2"]})
+    return e
+
+
+def _comparisons(methods, control, round2):
+    """[gate name or None, row a, row b]: the two gates, then every method against the control and
+    round 0 (per round), DARS against CBST and ST, and each round 2 against its round 1."""
     comparisons = [["converged", f"{control} r1", "round 0"], ["label_limited", "oracle (all labels)", "round 0"]]
     for r in (1, 2):
-        for label in [lab for lab in methods if r == 1 or lab in e["round2"]]:
+        for label in [lab for lab in methods if r == 1 or lab in round2]:
             comparisons.append([None, f"{label} r{r}", f"{control} r{r}"])
-        for label in [lab for lab in methods if r == 1 or lab in e["round2"]]:
+        for label in [lab for lab in methods if r == 1 or lab in round2]:
             comparisons.append([None, f"{label} r{r}", "round 0"])
-    labels = list(methods)
     for a, b in [("DARS", "CBST"), ("DARS", "ST")]:
-        if a in labels and b in labels:
+        if a in methods and b in methods:
             comparisons.append([None, f"{a} r1", f"{b} r1"])
-    for label in e["round2"]:
+    for label in round2:
         comparisons.append([None, f"{label} r2", f"{label} r1"])
-    seed_dirs = [f"results/{ds}/split{split}/seed{seed}" for seed in seeds]
+    return comparisons
+
+
+def spec(config, num_shards=None):
+    """The evidence spec: row label -> per-seed miou.json files (and, for the methods' rows, their
+    pseudo_stats.json files), the comparisons, the files of the gates and diagnostics."""
+    e = _section(config)
+    ds, split, seeds, control, methods = e["dataset"], e["split"], e["seeds"], e["control"], dict(e["methods"])
+    # row label -> (stage, split) of its runs
+    stages = {"round 0": ("round0", split), "oracle (all labels)": ("round0", 1),
+              f"{control} r1": (stage(control, 1), split)}
+    stages.update({f"{label} r1": (stage(name, 1), split) for label, name in methods.items()})
+    if e["round2"]:
+        stages[f"{control} r2"] = (stage(control, 2), split)
+        stages.update({f"{label} r2": (stage(methods[label], 2), split) for label in e["round2"]})
+
+    def cells(stage_, s, file="miou.json"):
+        return [run_file(ds, s, seed, stage_, file) for seed in seeds]
     shards = range(num_shards if num_shards is not None else config["num_shards"])
-    return {"dataset": ds, "split": split, "seeds": seeds, "control": control, "rows": rows,
-            "pseudo": [k for k in rows if k.split(" r")[0] in methods],
-            "comparisons": comparisons, "root": config["datasets"][ds]["root"],
-            "val_prior": f"{seed_dirs[0]}/prior_td.json",
-            "split_json": [f"{d}/split/split.json" for d in seed_dirs],
-            "teacher_shards": [[f"{d}/round0/shards/{k}" for k in shards] for d in seed_dirs]}
+    return {"dataset": ds, "split": split, "seeds": seeds, "control": control,
+            "rows": {k: cells(*v) for k, v in stages.items()},
+            "pseudo_stats": {k: cells(*v, "pseudo_stats.json") for k, v in stages.items()
+                             if k.split(" r")[0] in methods},
+            "comparisons": _comparisons(methods, control, e["round2"]), "root": config["datasets"][ds]["root"],
+            "val_prior": seed_file(ds, split, seeds[0], "prior_td.json"),
+            "split_json": [seed_file(ds, split, seed, "split/split.json") for seed in seeds],
+            "teacher_shards": [[run_file(ds, split, seed, "round0", f"shards/{k}") for k in shards] for seed in seeds]}
 
 
 def inputs(spec_):
     """Every file and directory the evidence stage reads (a Snakemake rule's input)."""
     out = [f for files in spec_["rows"].values() for f in files]
-    out += [str(Path(f).with_name("pseudo_stats.json")) for k in spec_["pseudo"] for f in spec_["rows"][k]]
+    out += [f for files in spec_["pseudo_stats"].values() for f in files]
     out += [spec_["val_prior"]] + spec_["split_json"] + [d for dirs in spec_["teacher_shards"] for d in dirs]
     return out
 
@@ -98,7 +112,7 @@ def _cells(spec_, tail):
     """row label -> (runs, mIoU Value, tail Value), checked to be one experiment over the listed seeds."""
     out = {}
     for label, files in spec_["rows"].items():
-        runs = load_cell(files, f"evidence: row {label!r}", min_seeds=len(spec_["seeds"]))
+        runs = load_cell(files, f"evidence: row {label!r}", len(spec_["seeds"]), spec_["pseudo_stats"].get(label))
         out[label] = (runs, stat([r["miou"] for r in runs], "miou", runs),
                       stat([_tail_mean(r["iou"], tail) for r in runs], "tail", runs))
     return out
@@ -146,13 +160,8 @@ def _pseudo_row(runs, tail, what):
             "tail_precision", "tail_recall")
     per = {k: [] for k in keys}
     for r in runs:
-        path = Path(r["_file"]).with_name("pseudo_stats.json")
-        s = read_json(path)
-        if (s.get("labeler"), s.get("alpha")) != (r.get("labeler"), r.get("alpha")):
-            raise DarsError(f"{what}: {path} does not belong to {r['_file']} (labeler/alpha differ); stale outputs?")
-        gt = s.get("gt")
-        if not gt:
-            raise DarsError(f"{what}: {path} has no ground-truth statistics")
+        s = run_pseudo_stats(r, what)
+        gt = s["gt"]
         tp, on_gt, gt_px = (np.asarray(gt[k], np.float64) for k in ("tp", "pseudo_on_gt", "gt_pixels"))
         pseudo = np.asarray(s["pseudo_counts"], np.float64)
         m = np.asarray([c.get("m", 0) for c in s["thresholds"]["classes"]], np.float64)
@@ -212,7 +221,7 @@ def build(spec_):
     diag_cols = ["coverage", "precision", "D_KL(true ‖ pseudo)", "tail: true share", "tail: teacher share (m_c)",
                  "tail: pseudo share", "tail: precision", "tail: recall"]
     pseudo = Table("Pseudo labels on the unlabeled images (%; D_KL in nats)", "run", diag_cols,
-                   [(k, _pseudo_row(cells[k][0], tail, f"evidence: row {k!r}")) for k in spec_["pseudo"]], [])
+                   [(k, _pseudo_row(cells[k][0], tail, f"evidence: row {k!r}")) for k in spec_["pseudo_stats"]], [])
     calib = [teacher_calibration(dirs, spec_["root"]) for dirs in spec_["teacher_shards"]]
     cal_runs = [{"seed": s} for s in seeds]
     calibration = Table("Round-0 teacher on the unlabeled images (%): pixel accuracy vs mean confidence", "teacher",
@@ -220,9 +229,7 @@ def build(spec_):
                         [("round 0", [stat([c[k] for c in calib], "share", cal_runs)
                                       for k in ("accuracy", "confidence", "ece")])], [])
     g = gates(cells, spec_)
-    split_info = [read_json(f) for f in spec_["split_json"]]
-    lab = sorted({s["num_labeled"] for s in split_info})
-    unl = sorted({s["num_unlabeled"] for s in split_info})
+    lab, unl = split_sizes(spec_["split_json"])
     run0 = cells["round 0"][0][0]
     header = [f"# Evidence: {spec_['dataset']}, 1/{spec_['split']} split, {len(seeds)} seeds",
               "",
@@ -285,18 +292,17 @@ def _html(header, note, tables):
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{body}</body></html>\n"
 
 
-def cli(args):
-    s = json.loads(args.spec) if args.spec.lstrip().startswith("{") else read_json(args.spec)
-    g = write(s, args.out_md, args.out_csv, args.out_html)
+def add_arguments(parser):
+    """the evidence tables: gates, paired gains, pseudo-label diagnostics"""
+    parser.add_argument("--spec", required=True, help="the spec as inline JSON or a JSON file (dars.evidence.spec)")
+    parser.add_argument("--out-md", required=True)
+    parser.add_argument("--out-csv", required=True)
+    parser.add_argument("--out-html", required=True)
+
+
+def main(args):
+    g = write(load_spec(args.spec), args.out_md, args.out_csv, args.out_html)
     print("; ".join(f"{k}: {'pass' if ok else 'FAIL'}" for k, (ok, _) in g.items()) + f" -> {args.out_md}")
 
 
-def add_cli(subparsers):
-    """`evidence --spec JSON|FILE --out-md --out-csv --out-html`."""
-    a = subparsers.add_parser("evidence", help="the evidence tables: gates, paired gains, pseudo-label diagnostics")
-    a.add_argument("--spec", required=True, help="the spec as inline JSON or a JSON file (dars.evidence.spec)")
-    a.add_argument("--out-md", required=True)
-    a.add_argument("--out-csv", required=True)
-    a.add_argument("--out-html", required=True)
-    a.set_defaults(handler=cli)
-    return a
+COMMANDS = {"evidence": (add_arguments, main)}

@@ -1,6 +1,6 @@
 """Predictions of a checkpoint on a val or test split, as PNGs in the dataset's official format.
 
-The predictions are exactly the ones `evaluate` scores (dars.evaluate.Predictor: the same
+The predictions are exactly the ones `evaluate` scores (dars.slide.Predictor: the same
 predict_probs call, probabilities resized to the label's resolution, argmax), so running the
 official evaluator on a val export checks our mIoU, and a test export is what a benchmark
 server takes. Formats, under the output directory:
@@ -22,11 +22,12 @@ import torch
 from PIL import Image
 
 from .classes import train_ids_to_label_ids, voc_palette
-from .data.cityscapes import image_id
 from .data.dataset import ImageList, prefetched
 from .data.layouts import class_set, find_images, find_pairs, image_size
-from .evaluate import load_predictor
+from .data.lists import image_id
 from .io import DarsError, atomic_dir, atomic_path, write_json, write_png
+from .settings import PREDICT_HELP, PredictSettings, json_argument
+from .slide import load_predictor
 
 
 def _write_cityscapes(out, image_rel, train_ids, classes):
@@ -76,14 +77,13 @@ def _check_classes(ckpt, meta, layout):
                         f"layout has {expected}; pass the --layout of the dataset the model was trained for")
 
 
-def export_stage(ckpt, root, split, out_dir, layout="cityscapes", resize=None, flip=True, threads=None,
-                 **options):
+def export_stage(ckpt, root, split, out_dir, layout="cityscapes", settings=None, threads=None):
     """Write the predictions of `ckpt` on `root`'s `split` images into the directory `out_dir`
-    (replaced as a whole, and only once every file is written). `options`: mode, window,
-    batch_windows, amp, channels_last, as for dars.evaluate.evaluate_stage. Returns export.json's
-    content."""
+    (replaced as a whole, and only once every file is written). `settings`: a
+    dars.settings.PredictSettings or its dict, as for dars.evaluate.evaluate_stage. Returns
+    export.json's content."""
     items = export_items(layout, root, split)  # a bad root or split fails before the model loads
-    predictor = load_predictor(ckpt, resize, flip, threads, **options)
+    predictor = load_predictor(ckpt, settings, threads)
     _check_classes(ckpt, predictor.meta, layout)
     fmt, write = FORMATS.get(layout, TRAIN_IDS)
     with atomic_dir(out_dir) as tmp:
@@ -112,15 +112,35 @@ def _write_predictions(out, predictor, root, items, write, classes):
 
 
 def _record(ckpt, predictor, layout, root, split, fmt, native, written):
-    meta, o = predictor.meta, predictor.options
+    meta, s = predictor.meta, predictor.settings
     return {
         "checkpoint": str(ckpt), "epochs": meta.get("epochs"), "iteration": meta.get("iteration"),
         "root": str(root), "layout": layout, "split": split,
         "protocol": predictor.protocol(native), "precision": predictor.precision(),
-        "flip": predictor.flip, "mode": o["mode"], "window": list(o["window"]) if o["window"] else None,
-        "resize": list(predictor.resize) if predictor.resize else None,
+        "flip": s.flip, "mode": s.mode, "window": list(predictor.window) if predictor.window else None,
+        "resize": list(s.resize) if s.resize else None,
         "format": fmt, "predictions_folder": fmt, "color_folder": None if fmt == "index" else "color",
         "class_names": list(class_set(layout).names),
         "num_images": len(written),
         "predictions": [[image, pred] for image, pred in written.items()],
     }
+
+
+def add_arguments(a):
+    """prediction PNGs of a split in the official format (dars.export)"""
+    a.add_argument("--ckpt", required=True)
+    a.add_argument("--root", required=True)
+    a.add_argument("--split", required=True, choices=["val", "test"])
+    a.add_argument("--settings", type=json_argument, default={}, help=PREDICT_HELP)
+    a.add_argument("--layout", default="cityscapes", help="dataset layout of --root")
+    a.add_argument("--threads", type=int)
+    a.add_argument("--out", required=True, help="directory to write (replaced only once complete)")
+
+
+def main(args):
+    r = export_stage(args.ckpt, args.root, args.split, args.out, args.layout, PredictSettings.of(args.settings),
+                     args.threads)
+    print(f"wrote {r['num_images']} {r['format']} predictions of {args.split} to {args.out}")
+
+
+COMMANDS = {"export": (add_arguments, main)}

@@ -1,4 +1,5 @@
-"""The DARS supplementary's figures, regenerated from pipeline artifacts (PNG, written atomically).
+"""The DARS supplementary's figures, rendered from pipeline artifacts (PNG, written atomically);
+run records are loaded and checked by dars/records.py, dataset images found by dars.data.layouts.
 
 `panels` (image | ground truth | pseudo labels of named runs) and `predictions` (image | ground
 truth | predictions of named checkpoints) are pixel grids composed with OpenCV, so label maps
@@ -12,10 +13,11 @@ import cv2
 import numpy as np
 
 from .classes import CLASS_NAMES, PALETTE, colorize
-from .data.cityscapes import find_pairs, image_id, label_path_for
-from .io import DarsError, atomic_path, read_image, read_json, read_label, write_png
-from .report import _class_names
-from .tables import TAIL_MARK, TAIL_SHARE, load_cell, load_spec, stat, tail_classes
+from .data.layouts import DEFAULT_LAYOUT, find_pairs, images_with_id, label_path
+from .data.lists import image_id, read_pseudo_list
+from .io import DarsError, atomic_path, read_image, read_label, write_png
+from .records import TAIL_SHARE, as_list, class_names, class_shares, load_cell, stat, tail_classes
+from .tables import TAIL_MARK, load_spec
 
 DPI = 110
 PANEL_WIDTH = 400  # px per panel: legible at 100% zoom, 6 panels fit a 2560 px screen
@@ -80,39 +82,33 @@ def compose_grid(rows, titles, row_labels, out_png, panel_width=PANEL_WIDTH, leg
     return out
 
 
-def resolve_images(root, images=None, pseudo_list=None, num_images=3, split="val"):
+def _image_pair(root, item, layout):
+    """(image_rel, label_rel) of an image id, or of a given [image, label] pair."""
+    if isinstance(item, (list, tuple)):
+        return str(item[0]), str(item[1])
+    hits = images_with_id(layout, root, item)
+    if len(hits) != 1:
+        raise DarsError(f"{root}: image id {item!r} matches {len(hits)} images of the {layout} layout (need 1)")
+    return hits[0], label_path(layout, hits[0])
+
+
+def resolve_images(root, images=None, pseudo_list=None, num_images=3, split="val", layout=DEFAULT_LAYOUT):
     """[(image_rel, label_rel)]: from ids or pairs, else the first images of a pseudo_labels.txt,
-    else the first `num_images` images of `split`."""
-    root = Path(root)
+    else the first `num_images` images of `split`; paths as the dataset's layout has them."""
     if images:
-        pairs = []
-        for item in images:
-            if isinstance(item, (list, tuple)):
-                pairs.append((str(item[0]), str(item[1])))
-                continue
-            hits = sorted(root.glob(f"leftImg8bit/*/*/{item}_leftImg8bit.png"))
-            if len(hits) != 1:
-                raise DarsError(f"{root}: image id {item!r} matches {len(hits)} images under leftImg8bit/ (need 1)")
-            rel = str(hits[0].relative_to(root))
-            pairs.append((rel, label_path_for(rel)))
-        return pairs
+        return [_image_pair(root, item, layout) for item in images]
     if pseudo_list:
-        path = Path(pseudo_list)
-        if not path.is_file():
-            raise DarsError(f"{path}: file not found")
-        rels = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
-        return [(rel, label_path_for(rel)) for rel in rels[:num_images]]
-    return find_pairs(root, split)[:num_images]
+        return [(rel, label_path(layout, rel)) for rel, _ in read_pseudo_list(pseudo_list)[:num_images]]
+    return find_pairs(layout, root, split)[:num_images]
 
 
-def _pseudo_index(run_dir):
-    """{image id: PNG} of a run's pseudo labels: from pseudo_labels.txt (the round dir or the
-    parent of pseudo/), else every PNG under the dir and its shard subdirs."""
-    d = Path(run_dir)
-    for listing in (d / "pseudo_labels.txt", d.parent / "pseudo_labels.txt"):
+def _pseudo_index(run):
+    """{image id: PNG} of a run's pseudo labels: its pseudo_labels.txt (given, or in the dir or
+    the parent of pseudo/), else every PNG under the dir and its shard subdirs."""
+    d = Path(run)
+    for listing in (d, d / "pseudo_labels.txt", d.parent / "pseudo_labels.txt"):
         if listing.is_file():
-            pngs = [listing.parent / line.split()[1] for line in listing.read_text().splitlines() if line.strip()]
-            return {p.stem: p for p in pngs}
+            return {png.stem: png for _, png in read_pseudo_list(listing)}
     if not d.is_dir():
         raise DarsError(f"{d}: pseudo-label directory not found")
     pngs = sorted(d.glob("*.png")) + sorted(d.glob("*/*.png")) + sorted(d.glob("pseudo/*/*.png"))
@@ -127,13 +123,14 @@ def _gt(root, label_rel):
 
 
 def panels_figure(root, runs, out_png, images=None, pseudo_list=None, num_images=3, panel_width=PANEL_WIDTH,
-                  legend=True):
-    """S1-style: image | ground truth | pseudo labels of each run ({title: pseudo dir})."""
+                  legend=True, layout=DEFAULT_LAYOUT):
+    """S1-style: image | ground truth | pseudo labels of each run ({title: pseudo_labels.txt or
+    pseudo-label dir})."""
     if not runs:
-        raise DarsError("panels: no runs given ({title: pseudo-label dir})")
+        raise DarsError("panels: no runs given ({title: pseudo_labels.txt or pseudo-label dir})")
     index = {title: _pseudo_index(d) for title, d in runs.items()}
     rows, names = [], []
-    for image_rel, label_rel in resolve_images(root, images, pseudo_list, num_images, split="train"):
+    for image_rel, label_rel in resolve_images(root, images, pseudo_list, num_images, "train", layout):
         iid = image_id(image_rel)
         maps = [read_image(Path(root) / image_rel), _gt(root, label_rel)]
         for title, d in runs.items():
@@ -146,16 +143,16 @@ def panels_figure(root, runs, out_png, images=None, pseudo_list=None, num_images
 
 
 def predictions_figure(root, checkpoints, out_png, images=None, num_images=3, resize=None, flip=True,
-                       panel_width=PANEL_WIDTH, legend=True):
+                       panel_width=PANEL_WIDTH, legend=True, layout=DEFAULT_LAYOUT):
     """S2-style: image | ground truth | argmax prediction of each checkpoint ({title: model.pt}) on val."""
     import torch  # only this figure needs torch
 
-    from .infer import load_model, predict_probs
+    from .slide import load_model, predict_probs
     if not checkpoints:
         raise DarsError("predictions: no checkpoints given ({title: model.pt})")
     models = {title: load_model(ckpt, "cpu")[0] for title, ckpt in checkpoints.items()}
     rows, names = [], []
-    for image_rel, label_rel in resolve_images(root, images, None, num_images, split="val"):
+    for image_rel, label_rel in resolve_images(root, images, None, num_images, "val", layout):
         image = read_image(Path(root) / image_rel)
         maps = [image, _gt(root, label_rel)]
         for model in models.values():
@@ -210,44 +207,14 @@ def _grouped_bars(ax, names, series, errors=None, colours=RUN_COLOURS):
     ax.set_xlim(-0.6, len(names) - 0.4)
 
 
-def _files(x):
-    return [x] if isinstance(x, str) else list(x)
-
-
-def _shares(counts, what):
-    c = np.asarray(counts, dtype=np.float64)
-    if c.sum() <= 0:
-        raise DarsError(f"{what}: class counts sum to zero")
-    return c / c.sum()
-
-
 def class_distribution_figure(prior, runs, out_png, title=None):
     """Per class: the labeled prior, the true distribution of the unlabeled images and each run's
     pseudo-label distribution ({label: pseudo_stats.json or a list over seeds: shares averaged})."""
-    priors = [read_json(f) for f in _files(prior)]
-    names = list(priors[0].get("class_names") or CLASS_NAMES)
-    series = {"prior (labeled)": np.mean([_shares(p["counts"], f) for p, f in zip(priors, _files(prior))], 0)}
-    truth, pseudo = {}, {}
-    for label, files in runs.items():
-        shares = []
-        for f in _files(files):
-            s = read_json(f)
-            if "pseudo_counts" not in s:
-                raise DarsError(f"{f}: not a pseudo_stats.json (no pseudo_counts)")
-            shares.append(_shares(s["pseudo_counts"], f))
-            if s.get("gt"):  # one entry per distinct unlabeled set: seeds have their own
-                truth.setdefault(tuple(s["gt"]["gt_pixels"]), f)
-        pseudo[label] = np.mean(shares, 0)
-    if truth:
-        series["true (unlabeled)"] = np.mean([_shares(c, f) for c, f in truth.items()], 0)
-    series.update(pseudo)
-    for label, v in series.items():
-        if len(v) != len(names):
-            raise DarsError(f"class_distribution: {label!r} has {len(v)} classes, the prior has {len(names)}")
+    names, series = class_shares(as_list(prior), runs)
     with _style():
         fig = _new_figure(_width(len(names), len(series)), 4.8)
         ax = fig.add_subplot()
-        _grouped_bars(ax, names, series, colours=["#7f7f7f", "#000000"][:len(series) - len(pseudo)] + RUN_COLOURS)
+        _grouped_bars(ax, names, series, colours=["#7f7f7f", "#000000"][:len(series) - len(runs)] + RUN_COLOURS)
         ax.set_yscale("log")
         positive = np.concatenate([v[v > 0] for v in series.values()])
         ax.set_ylim(positive.min() / 2 if positive.size else 1e-6, 1.0)
@@ -266,7 +233,7 @@ def iou_bars_figure(runs, out_png, val_prior=None, tail_share=TAIL_SHARE, min_se
     cells = {label: load_cell(files, f"iou_bars: {label!r}", min_seeds) for label, files in runs.items()}
     if not cells:
         raise DarsError("iou_bars: no runs given ({label: [miou.json]})")
-    names = _class_names([r for cell in cells.values() for r in cell], "iou_bars")
+    names = class_names([r for cell in cells.values() for r in cell], "iou_bars")
     tail = tail_classes(val_prior, names, tail_share) if val_prior else []
     series, errors = {}, {}
     for label, cell in cells.items():
@@ -298,20 +265,22 @@ def iou_bars_figure(runs, out_png, val_prior=None, tail_share=TAIL_SHARE, min_se
 # ---------------------------------------------------------------- spec and CLI
 
 def write_figure(spec, out_png):
-    """Draw the figure a spec describes (see the kinds above) into `out_png`."""
+    """Draw the figure a spec describes (see the kinds above) into `out_png`. `panels` and
+    `predictions` read images of the dataset at `root` in its `layout` (default cityscapes)."""
     kind = spec.get("kind") if isinstance(spec, dict) else None
 
     def get(key):
         if key not in spec:
             raise DarsError(f"figure spec ({kind}): missing {key!r}")
         return spec[key]
+    grid = {"panel_width": spec.get("panel_width", PANEL_WIDTH), "legend": spec.get("legend", True),
+            "layout": spec.get("layout", DEFAULT_LAYOUT)} if isinstance(spec, dict) else {}
     if kind == "panels":
         return panels_figure(get("root"), get("runs"), out_png, spec.get("images"), spec.get("pseudo_list"),
-                             spec.get("num_images", 3), spec.get("panel_width", PANEL_WIDTH), spec.get("legend", True))
+                             spec.get("num_images", 3), **grid)
     if kind == "predictions":
         return predictions_figure(get("root"), get("checkpoints"), out_png, spec.get("images"),
-                                  spec.get("num_images", 3), spec.get("resize"), spec.get("flip", True),
-                                  spec.get("panel_width", PANEL_WIDTH), spec.get("legend", True))
+                                  spec.get("num_images", 3), spec.get("resize"), spec.get("flip", True), **grid)
     if kind == "class_distribution":
         return class_distribution_figure(get("prior"), get("runs"), out_png, spec.get("title"))
     if kind == "iou_bars":
@@ -321,29 +290,25 @@ def write_figure(spec, out_png):
 
 
 def spec_inputs(spec):
-    """Files a figure spec reads, for a Snakemake rule's input (panels: each run's pseudo_labels.txt)."""
-    found = [spec[k] for k in ("pseudo_list",) if spec.get(k)]
-    for key in ("prior", "val_prior"):
-        found += _files(spec[key]) if spec.get(key) else []
+    """Files a figure spec reads, for a Snakemake rule's input: the spec lists them all (a panels
+    run names its pseudo_labels.txt)."""
+    found = as_list(spec.get("pseudo_list")) + as_list(spec.get("prior")) + as_list(spec.get("val_prior"))
     for value in (spec.get("runs") or {}).values():
-        if spec.get("kind") == "panels":
-            d = Path(value)
-            found.append(str((d.parent if d.name == "pseudo" else d) / "pseudo_labels.txt"))
-        else:
-            found += _files(value)
+        found += as_list(value)
     found += list((spec.get("checkpoints") or {}).values())
     return list(dict.fromkeys(map(str, found)))
 
 
-def cli(args):
+def add_arguments(parser):
+    """a supplementary figure (PNG) from a JSON spec"""
+    parser.add_argument("--spec", required=True,
+                        help="the spec as inline JSON or a JSON file (docs in dars/figures.py)")
+    parser.add_argument("--out", required=True)
+
+
+def main(args):
     write_figure(load_spec(args.spec), args.out)
     print(f"wrote {args.out}")
 
 
-def add_cli(subparsers):
-    """`paper-figure --spec JSON|FILE --out PNG`; dispatch with `args.handler(args)`."""
-    a = subparsers.add_parser("paper-figure", help="a supplementary figure (PNG) from a JSON spec")
-    a.add_argument("--spec", required=True, help="the spec as inline JSON or a JSON file (docs in dars/figures.py)")
-    a.add_argument("--out", required=True)
-    a.set_defaults(handler=cli)
-    return a
+COMMANDS = {"paper-figure": (add_arguments, main)}

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from .classes import CLASS_NAMES, IGNORE, NUM_CLASSES
+from .data.lists import image_id
 from .io import DarsError, read_json, read_label
-from .overlay import LOW_CONFIDENCE, render_overlay  # noqa: F401 (re-exported)
 from .overlay import overlay as _overlay
+from .records import is_aggregate
 from .shards import FORMAT as SHARD_FORMAT
 from .shards import Shard
 
@@ -88,7 +89,7 @@ def inspect(path, overlay=None, root=None) -> str:
         raise _unsupported(path, "JSON that is not an object")
     if obj.get("format") == SHARD_FORMAT:
         return _shards([path.parent])
-    if "miou_mean" in obj or ("iou" in obj and "miou" in obj):
+    if is_aggregate(obj) or ("iou" in obj and "miou" in obj):
         return _miou(path, obj)
     if "num_labeled" in obj:
         return _per_class_json(path, obj, "split description")
@@ -111,7 +112,7 @@ def _image_list(path):
         if line.strip():
             (pairs if len(line.split()) == 2 else bad).append((no, line.split()))
     cities = Counter(Path(p[0]).parent.name for _, p in pairs)
-    ids = Counter(Path(p[0]).name.replace("_leftImg8bit.png", "") for _, p in pairs)
+    ids = Counter(image_id(p[0]) for _, p in pairs)
     out = [f"{path}: image list, {len(pairs)} pairs", "first lines:"]
     out += [f"  {' '.join(p)}" for _, p in pairs[:3]]
     out.append(f"cities ({len(cities)}): " + ", ".join(f"{c} {n}" for c, n in sorted(cities.items())))
@@ -308,7 +309,7 @@ def _checkpoint(path):
 
 
 def _miou(path, obj):
-    if "miou_mean" in obj:
+    if is_aggregate(obj):
         iou = obj.get("iou_mean") or []
         out = [f"{path}: mIoU over seeds {obj.get('seeds')} ({obj.get('std', 'sample')} std), "
                f"{obj.get('dataset')} split {obj.get('split')} round {obj.get('round')} method {obj.get('method')}",
@@ -325,3 +326,17 @@ def _miou(path, obj):
     rows = [(c, _pct(i), _pct(a)) for c, i, a in zip(_names(len(iou), obj), iou, acc)]
     out.append(_table(["class", "IoU %", "Acc %"], rows))
     return "\n".join(out)
+
+
+def add_arguments(parser):
+    """summarise any stage output; optionally render an overlay PNG"""
+    parser.add_argument("path")
+    parser.add_argument("--overlay", help="write an image | ground truth | labels panel here")
+    parser.add_argument("--root", help="dataset root (for overlays)")
+
+
+def main(args):
+    print(inspect(args.path, overlay=args.overlay, root=args.root))
+
+
+COMMANDS = {"inspect": (add_arguments, main)}

@@ -139,16 +139,3 @@ def write_png(path, array: np.ndarray, rgb=False):
         if not cv2.imwrite(str(tmp), array):
             raise DarsError(f"{path}: could not write PNG ({free_space(path)})")
 
-
-def read_checkpoint(path):
-    """torch.load of a checkpoint we wrote; a damaged or truncated file is named, with the fix."""
-    import torch  # io stays importable without torch for the light stages
-    path = Path(path)
-    if not path.is_file():
-        raise DarsError(f"{path}: checkpoint not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DarsError(f"{path}: not a readable checkpoint ({first}); it is damaged or truncated: delete it "
-                        f"and rerun the job that writes it (snakemake --forcerun {path})") from None

@@ -17,6 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from .data.lists import read_list
 from .io import DarsError, write_json
 
 FORMAT = "dars-manifest/1"
@@ -68,19 +69,6 @@ def read_records(list_file) -> dict:
     return manifest.get("files") or {}
 
 
-def _pairs(list_file):
-    """(image, label) strings of a list, as written (see dars.data.cityscapes.read_list)."""
-    pairs = []
-    for n, line in enumerate(Path(list_file).read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if len(fields) != 2:
-            raise DarsError(f"{list_file}:{n}: expected `<image path> <label path>`, got {line!r}")
-        pairs.append(fields)
-    return pairs
-
-
 def list_digest(list_file, label_root=None) -> str:
     """sha256 over a list's bytes and, with `label_root` (what its labels are relative to), the
     size and sha256 of every label it names, in list order. Records come from the list's
@@ -92,7 +80,7 @@ def list_digest(list_file, label_root=None) -> str:
     if label_root is None:
         return h.hexdigest()
     records = read_records(list_file)
-    for _, label in _pairs(list_file):
+    for _, label in read_list(list_file):
         path = Path(label_root) / label
         rec = records.get(label)
         try:
@@ -128,5 +116,5 @@ def input_files(config, name, split="train"):
     for n in dict.fromkeys(names):
         root = cfg.dataset_root(config, n)
         if root not in cfg.generated_files(config, n):
-            files += dataset_files(cfg.dataset(config, n).get("layout", "cityscapes"), root, split)
+            files += dataset_files(cfg.layout_of(cfg.dataset(config, n)), root, split)
     return files

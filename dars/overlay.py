@@ -5,6 +5,8 @@ import cv2
 import numpy as np
 
 from .classes import IGNORE, colorize
+from .data import layouts
+from .data.lists import read_pseudo_list
 from .io import DarsError, read_image, read_json, read_label, write_png
 from .shards import Shard
 
@@ -50,46 +52,43 @@ def render_overlay(image_rgb, label=None, pred=None, *, out_png, titles=None, da
     return out
 
 
-def _guess_root(path):
-    """The dataset root named in the run's split.json, or a synthetic dataset's data/ tree."""
+def _dataset(path, root=None):
+    """(root, layout) of the dataset a stage output was made from: `root` as given (its layout
+    recognised from its folders), else the root and layout split.json above `path` names, else a
+    generated dataset's data/ tree above it."""
+    if root is not None:
+        return Path(root), layouts.recognise(root) or layouts.DEFAULT_LAYOUT
     for parent in Path(path).resolve().parents:
         if (parent / "split" / "split.json").is_file():
-            root = read_json(parent / "split" / "split.json").get("root")
-            if root:
-                return Path(root)
-        if (parent / "data" / "leftImg8bit").is_dir():
-            return parent / "data"
+            split = read_json(parent / "split" / "split.json")
+            if split.get("root"):
+                return Path(split["root"]), split.get("layout", layouts.DEFAULT_LAYOUT)
+        name = layouts.recognise(parent / "data")
+        if name is not None:
+            return parent / "data", name
     raise DarsError(f"{path}: cannot find the dataset root (no split/split.json above it); pass --root DIR")
 
 
-def _gt_path(image_rel):
-    """leftImg8bit/<set>/<city>/<id>_leftImg8bit.png -> gtFine/<set>/<city>/<id>_gtFine_labelTrainIds.png"""
-    parts = list(Path(image_rel).parts)
-    parts[0] = "gtFine" if parts[0] == "leftImg8bit" else parts[0]
-    parts[-1] = parts[-1].replace("_leftImg8bit.png", "_gtFine_labelTrainIds.png")
-    return Path(*parts)
-
-
-def _pseudo_image(png, root):
+def _pseudo_image(png, root, layout):
     """Image path (relative to root) of a pseudo label, from pseudo_labels.txt above it."""
     for d in list(png.resolve().parents)[:3]:
         listing = d / "pseudo_labels.txt"
         if listing.is_file():
-            for line in listing.read_text().splitlines():
-                f = line.split()
-                if len(f) == 2 and ((d / f[1]).resolve() == png.resolve() or Path(f[1]).stem == png.stem):
-                    return f[0]
+            for image, label in read_pseudo_list(listing):
+                if label.resolve() == png.resolve() or label.stem == png.stem:
+                    return image
             raise DarsError(f"{listing}: no line for {png.stem}; the pseudo-label stage output is inconsistent")
-    hits = sorted(Path(root).glob(f"leftImg8bit/*/*/{png.stem}_leftImg8bit.png"))
+    hits = layouts.images_with_id(layout, root, png.stem)
     if not hits:
-        raise DarsError(f"{png}: no pseudo_labels.txt above it and no image {png.stem} under {root}/leftImg8bit")
-    return str(hits[0].relative_to(root))
+        raise DarsError(f"{png}: no pseudo_labels.txt above it and no image {png.stem} of the {layout} layout "
+                        f"under {root}")
+    return hits[0]
 
 
 def overlay(path, out, root=None):
     """Render image | ground truth | labels for a pseudo-label PNG, a shard or SHARD_DIR/<image id>."""
     path = Path(path)
-    root = Path(root) if root is not None else _guess_root(path)
+    root, layout = _dataset(path, root)
     if (path / "index.json").is_file() or (path.parent / "index.json").is_file():
         shard = Shard(path if (path / "index.json").is_file() else path.parent)
         ids = [im["id"] for im in shard.images]
@@ -106,8 +105,8 @@ def overlay(path, out, root=None):
                    f"{conf.astype(np.float32).mean():.4f}, below {LOW_CONFIDENCE}: {100 * dark.mean():.2f} %")
     elif path.suffix.lower() == ".png" and path.is_file():
         labels, dark, kind = read_label(path), None, "pseudo labels"
-        rel = _pseudo_image(path, root)
-        gt_rel = _gt_path(rel)
+        rel = _pseudo_image(path, root, layout)
+        gt_rel = layouts.label_path(layout, rel)
         summary = f"{path}: pseudo labels"
     else:
         raise DarsError(f"{path}: overlays need a pseudo-label PNG, a shard directory or SHARD_DIR/<image id>")

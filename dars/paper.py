@@ -1,17 +1,32 @@
 """What the `paper` target builds: the specs of the supplementary's tables (S1-S7) and figures,
-resolved from config.yaml's `paper:` section into the per-run files they read.
+resolved from config.yaml's `paper:` section into the per-run files they read (dars.paths), and
+the specs of one dataset/split/round's report (`run_specs`).
 
 Every row or column of a table is a named preset (a method, a round-0 variant, a split), so a
-sweep is a list of names in config and the DAG builds each run once, whatever table uses it."""
+sweep is a list of names in config and the DAG builds each run once, whatever table uses it. A
+spec lists every file it reads: a KL table lists the pseudo_stats.json of the rows whose preset
+has a labeler (config says which), so no rule guesses them from directory names."""
+from .config import dataset, layout_of
 from .io import DarsError
+from .paths import report_file, run_file, seed_file, stage
 
 TABLES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7")
 FIGURES = ("panels", "predictions", "class_distribution", "iou_bars")
+FIGURE_KINDS = ("class_distribution", "iou_bars")
 
 
-def run_file(ds, split, seed, stage, file="miou.json"):
-    """One run's file in the results tree."""
-    return f"results/{ds}/split{split}/seed{seed}/{stage}/{file}"
+def _cell(ds, split, seeds, stage_, file="miou.json"):
+    """The per-seed files of one cell."""
+    return [run_file(ds, split, s, stage_, file) for s in seeds]
+
+
+def _pseudo_labeled(config, preset):
+    """Whether the runs of a row's preset trained on pseudo labels (round 0 and controls did not)."""
+    return preset != "round0" and config["methods"][preset]["labeler"] != "none"
+
+
+def _controls(config):
+    return {name for name, m in config["methods"].items() if m["labeler"] == "none"}
 
 
 class _Paper:
@@ -33,22 +48,18 @@ class _Paper:
                 raise DarsError(f"config key paper.augment_ablation.{label}: {name!r} is not under pretrain_presets")
         if p["rounds"] > config["rounds"]:
             raise DarsError(f"config key paper.rounds: {p['rounds']} > rounds ({config['rounds']})")
+        self.config = config
         self.ds, self.uda, self.split, self.last = p["dataset"], p["uda_dataset"], p["split"], p["rounds"]
         self.seeds, self.min_seeds = p["seeds"], len(p["seeds"])
         self.root = config["datasets"][self.ds]["root"]
-        self.controls = {name for name, m in methods.items() if m["labeler"] == "none"}
+        self.controls = _controls(config)
 
-    def cell(self, stage, ds=None, split=None, file="miou.json"):
-        ds = ds or self.ds
-        split = self.split if split is None else split
-        return [run_file(ds, split, s, stage, file) for s in self.seeds]
-
-    def method_stage(self, name, round_):
-        return "round0" if name == "round0" else f"{name}/round{round_}"
+    def cell(self, stage_, ds=None, split=None, file="miou.json"):
+        return _cell(ds or self.ds, self.split if split is None else split, self.seeds, stage_, file)
 
     def val_prior(self, ds):
         """The val ground-truth class counts (the tail classes are defined on them)."""
-        return f"results/{ds}/split{0 if ds == self.uda else self.split}/seed{self.seeds[0]}/prior_td.json"
+        return seed_file(ds, 0 if ds == self.uda else self.split, self.seeds[0], "prior_td.json")
 
     def tables(self):
         p, last = self.p, self.last
@@ -57,71 +68,84 @@ class _Paper:
         t = {}
         t["s1"] = dict(base, kind="sweep", corner="alpha (round 2)",
                        title=f"Table S1: labeling ratio alpha of round {last} ({self.ds}, {frac} split, DARS)",
-                       columns={k: self.cell(f"{v}/round{last}") for k, v in p["alpha_sweep"].items()},
-                       reference=({"round 1": self.cell(f"{p['compare']['DARS']}/round1")}
+                       columns={k: self.cell(stage(v, last)) for k, v in p["alpha_sweep"].items()},
+                       reference=({"round 1": self.cell(stage(p["compare"]["DARS"], 1))}
                                   if "DARS" in p["compare"] else {}))
         t["s2"] = dict(base, kind="sweep", orientation="column", corner="(beta_min, beta_max)",
                        title=f"Table S2: scale-range enlargement of round {last} ({self.ds}, {frac} split, DARS)",
-                       rows={k: self.cell(f"{v}/round{last}") for k, v in p["scale_sweep"].items()})
+                       rows={k: self.cell(stage(v, last)) for k, v in p["scale_sweep"].items()})
         t["s3"] = dict(base, kind="sweep", orientation="column", corner="augmentation",
                        title=f"Table S3: augmentation ablation under full supervision ({self.ds}, all labels, round 0)",
                        rows={k: self.cell(f"round0_{v}", split=1) for k, v in p["augment_ablation"].items()})
-        rows = {k: self.cell(self.method_stage(v, 1)) for k, v in p["compare"].items()}
+        rows = {k: self.cell(stage(v, 1)) for k, v in p["compare"].items()}
         gains = _paired_comparisons(p["compare"], self.controls)
         t["s4"] = dict(base, kind="per_class", corner="method",
                        title=f"Table S4: per-class IoU at round 1 ({self.ds}, {frac} split)",
                        rows=rows, val_prior=self.val_prior(self.ds), gains=gains)
+        t["s5"] = self.iterative(base)
+        t.update(self.uda_tables(base))
+        return t
+
+    def iterative(self, base):
+        """S5: DARS over rounds per split, with round 0, the supervised control and the oracle."""
+        p, last = self.p, self.last
         dars = p["compare"].get("DARS", "dars")
         control = next((v for k, v in p["compare"].items() if v != "round0" and k not in ("ST", "CBST", "DARS")), None)
         columns = {}
         for n in p["iterative_splits"]:
             col = {"baseline": self.cell("round0", split=n),
-                   "rounds": [self.cell(f"{dars}/round{r}", split=n) for r in range(1, last + 1)]}
+                   "rounds": [self.cell(stage(dars, r), split=n) for r in range(1, last + 1)]}
             if control:
-                col["supervised"] = self.cell(f"{control}/round{last}", split=n)
+                col["supervised"] = self.cell(stage(control, last), split=n)
             columns[f"1/{n}"] = col
-        t["s5"] = dict(base, kind="iterative", method="DARS",
-                       title=f"Table S5: iterative self-training ({self.ds}, mIoU %)", columns=columns,
-                       oracle={"oracle (full labels)": self.cell("round0", split=1)})
-        uda_rows = {k: self.cell(self.method_stage(v, 1), ds=self.uda, split=0) for k, v in p["uda_compare"].items()}
-        first = next(iter(uda_rows))
-        t["s6"] = dict(base, kind="per_class", corner="method",
-                       title=f"Table S6: per-class IoU at round 1, domain adaptation ({self.uda})",
-                       rows=uda_rows, val_prior=self.val_prior(self.uda),
-                       gains=_paired_comparisons(p["uda_compare"], self.controls))
-        t["s7"] = dict(base, kind="kl", corner="method", baseline=first,
-                       title=(f"Table S7: pseudo-label distribution vs the true target distribution "
-                              f"({self.uda}, round 1)"),
-                       rows=uda_rows)
-        return t
+        return dict(base, kind="iterative", method="DARS",
+                    title=f"Table S5: iterative self-training ({self.ds}, mIoU %)", columns=columns,
+                    oracle={"oracle (full labels)": self.cell("round0", split=1)})
+
+    def uda_tables(self, base):
+        """S6 (per-class IoU) and S7 (pseudo-label distribution) of domain adaptation, round 1."""
+        compare = self.p["uda_compare"]
+        uda_rows = {k: self.cell(stage(v, 1), ds=self.uda, split=0) for k, v in compare.items()}
+        s6 = dict(base, kind="per_class", corner="method",
+                  title=f"Table S6: per-class IoU at round 1, domain adaptation ({self.uda})",
+                  rows=uda_rows, val_prior=self.val_prior(self.uda),
+                  gains=_paired_comparisons(compare, self.controls))
+        s7 = dict(base, kind="kl", corner="method", baseline=next(iter(uda_rows)),
+                  title=f"Table S7: pseudo-label distribution vs the true target distribution ({self.uda}, round 1)",
+                  rows=uda_rows,
+                  pseudo_stats={k: self.cell(stage(v, 1), ds=self.uda, split=0, file="pseudo_stats.json")
+                                for k, v in compare.items() if _pseudo_labeled(self.config, v)})
+        return {"s6": s6, "s7": s7}
 
     def figures(self):
         p, last, seed = self.p, self.last, self.seeds[0]
-        root = self.root
         labelers = {k: v for k, v in p["compare"].items() if k in ("ST", "CBST", "DARS")}
-        runs = {f"{k} r1": run_file(self.ds, self.split, seed, f"{v}/round1", "pseudo") for k, v in labelers.items()}
+        runs = {f"{k} r1": run_file(self.ds, self.split, seed, stage(v, 1), "pseudo_labels.txt")
+                for k, v in labelers.items()}
         if "DARS" in labelers:
-            runs[f"DARS r{last}"] = run_file(self.ds, self.split, seed, f"{labelers['DARS']}/round{last}", "pseudo")
+            runs[f"DARS r{last}"] = run_file(self.ds, self.split, seed, stage(labelers["DARS"], last),
+                                             "pseudo_labels.txt")
+        images = dict(root=self.root, layout=layout_of(dataset(self.config, self.ds)), num_images=p["figure_images"])
         f = {}
-        f["panels"] = dict(kind="panels", root=root, runs=runs, num_images=p["figure_images"],
-                           pseudo_list=run_file(self.ds, self.split, seed, f"{labelers.get('DARS', 'dars')}/round1",
-                                            "pseudo_labels.txt"),
+        f["panels"] = dict(kind="panels", **images, runs=runs,
+                           pseudo_list=run_file(self.ds, self.split, seed, stage(labelers.get("DARS", "dars"), 1),
+                                                "pseudo_labels.txt"),
                            title=f"Pseudo labels ({self.ds}, {1}/{self.split} split, seed {seed})")
-        f["predictions"] = dict(kind="predictions", root=root, num_images=p["figure_images"],
-                                checkpoints={k: run_file(self.ds, self.split, seed, self.method_stage(v, 1), "model.pt")
+        f["predictions"] = dict(kind="predictions", **images,
+                                checkpoints={k: run_file(self.ds, self.split, seed, stage(v, 1), "model.pt")
                                              for k, v in p["compare"].items()})
         f["class_distribution"] = dict(
-            kind="class_distribution", prior=f"results/{self.ds}/split{self.split}/seed{seed}/prior.json",
-            runs={k: self.cell(f"{v}/round1", file="pseudo_stats.json") for k, v in labelers.items()})
+            kind="class_distribution", prior=seed_file(self.ds, self.split, seed, "prior.json"),
+            runs={k: self.cell(stage(v, 1), file="pseudo_stats.json") for k, v in labelers.items()})
         f["iou_bars"] = dict(kind="iou_bars", min_seeds=self.min_seeds, val_prior=self.val_prior(self.ds),
-                             runs={k: self.cell(self.method_stage(v, 1)) for k, v in p["compare"].items()})
+                             runs={k: self.cell(stage(v, 1)) for k, v in p["compare"].items()})
         return f
 
 
 def _paired_comparisons(rows, controls):
     """The gain rows of a per-class table (label -> preset): every method against the first row
     (round 0 or source only) and against the supervised control (a preset with labeler none), then
-    DARS against CBST and ST; tables.paired_gain makes each a per-seed difference."""
+    DARS against CBST and ST; records.paired_gain makes each a per-seed difference."""
     labels = list(rows)
     first = labels[0]
     control = next((k for k, v in rows.items() if v in controls), None)
@@ -136,38 +160,31 @@ def run_specs(config, dataset, split, round_):
     `compare_methods`), which `snakemake --report` shows for that target: per-class IoU with
     paired gains, the pseudo-label statistics, the class distributions and the per-class IoU."""
     seeds, methods = config["seeds"], config["compare_methods"]
-
-    def cell(stage, file="miou.json"):
-        return [run_file(dataset, split, s, stage, file) for s in seeds]
     presets = {"round 0": "round0", **{m: m for m in methods}}
-    rows = {label: cell("round0" if p == "round0" else f"{p}/round{round_}") for label, p in presets.items()}
-    controls = {name for name, m in config["methods"].items() if m["labeler"] == "none"}
-    labelers = [m for m in methods if config["methods"][m]["labeler"] != "none"]
-    val_prior = f"results/{dataset}/split{split}/seed{seeds[0]}/prior_td.json"
+    rows = {label: _cell(dataset, split, seeds, stage(p, round_)) for label, p in presets.items()}
+    labelers = [m for m in methods if _pseudo_labeled(config, m)]
+    val_prior = seed_file(dataset, split, seeds[0], "prior_td.json")
     what = f"{dataset}, 1/{split} split, round {round_}"
     specs = {
         "per_class": dict(kind="per_class", corner="method", title=f"Per-class IoU ({what})", rows=rows,
-                          val_prior=val_prior, gains=_paired_comparisons(presets, controls)),
+                          val_prior=val_prior, gains=_paired_comparisons(presets, _controls(config))),
         "iou_bars": dict(kind="iou_bars", runs=rows, val_prior=val_prior, title=f"Per-class IoU ({what})"),
     }
     if labelers:
+        stats = {m: _cell(dataset, split, seeds, stage(m, round_), "pseudo_stats.json") for m in labelers}
         specs["pseudo_labels"] = dict(kind="kl", corner="method", baseline=labelers[0],
-                                      rows={m: rows[m] for m in labelers},
+                                      rows={m: rows[m] for m in labelers}, pseudo_stats=stats,
                                       title=f"Pseudo labels vs the unlabeled images' true distribution ({what})")
         specs["class_distribution"] = dict(
-            kind="class_distribution", prior=[f"results/{dataset}/split{split}/seed{s}/prior.json" for s in seeds],
-            runs={m: cell(f"{m}/round{round_}", "pseudo_stats.json") for m in labelers},
-            title=f"Class distribution: labeled prior, truth and pseudo labels ({what})")
+            kind="class_distribution", prior=[seed_file(dataset, split, s, "prior.json") for s in seeds],
+            runs=stats, title=f"Class distribution: labeled prior, truth and pseudo labels ({what})")
     return specs
 
 
 def run_report_files(config, dataset, split, rounds):
     """The report files of rounds 1..`rounds` (tables as .html, figures as .png)."""
-    return [f"results/{dataset}/split{split}/round{r}/report/{name}.{'png' if spec['kind'] in FIGURE_KINDS else 'html'}"
+    return [report_file(dataset, split, r, name, "png" if spec["kind"] in FIGURE_KINDS else "html")
             for r in range(1, rounds + 1) for name, spec in run_specs(config, dataset, split, r).items()]
-
-
-FIGURE_KINDS = ("class_distribution", "iou_bars")
 
 
 def run_spec(config, dataset, split, round_, name):

@@ -1,12 +1,28 @@
 """The class prior pi: each class's share of the non-void labeled ground-truth pixels."""
+from pathlib import Path
+
 import numpy as np
 
-from .data.cityscapes import class_pixel_counts, read_list
-from .data.layouts import class_set, find_pairs
-from .io import DarsError, read_json, write_json
+from .data.layouts import DEFAULT_LAYOUT, class_set, find_pairs
+from .data.lists import read_list
+from .io import DarsError, read_json, read_label, write_json
 
 
-def prior_stage(root, list_file, out_json, source="labeled", layout="cityscapes"):
+def class_pixel_counts(root, pairs, num_classes):
+    """Pixels of each trainId over the labels of `pairs`, and the void pixel count."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    void = 0
+    for _, lab in pairs:
+        hist = np.bincount(read_label(Path(root) / lab).ravel(), minlength=256)
+        if hist[num_classes:255].any():
+            raise DarsError(f"{Path(root) / lab}: holds ids outside 0..{num_classes - 1} and 255; is it a "
+                            "labelIds map instead of labelTrainIds?")
+        counts += hist[:num_classes]
+        void += int(hist[255])
+    return counts, void
+
+
+def prior_stage(root, list_file, out_json, source="labeled", layout=DEFAULT_LAYOUT):
     """Count trainIds over the labels of `list_file` (images relative to `root`) into prior.json.
     Without a list file: `td` counts the val images (the target distribution, an oracle), `sd`
     the train images of another (source) dataset rooted at `root`."""
@@ -65,3 +81,29 @@ def prior_est_stage(shard_dirs, labeled_prior_json, out_json):
         "num_samples": int(len(probs)), "train_prior": str(labeled_prior_json),
         "shards": [str(d) for d in shard_dirs],
     })
+
+
+def add_prior_arguments(parser):
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--list", help="labeled list; without it, the val labels (the `td` oracle)")
+    parser.add_argument("--source", default="labeled", choices=["labeled", "td", "sd"],
+                        help="td: val labels of --root; sd: train labels of the source dataset at --root")
+    parser.add_argument("--layout", default=DEFAULT_LAYOUT)
+    parser.add_argument("--out", required=True)
+
+
+def prior_main(args):
+    prior_stage(args.root, args.list, args.out, args.source, args.layout)
+
+
+def add_prior_est_arguments(parser):
+    parser.add_argument("--shards", nargs="+", required=True)
+    parser.add_argument("--prior", required=True, help="prior.json of the labeled set the teacher saw")
+    parser.add_argument("--out", required=True)
+
+
+def prior_est_main(args):
+    prior_est_stage(args.shards, args.prior, args.out)
+
+
+COMMANDS = {"prior": (add_prior_arguments, prior_main), "prior-est": (add_prior_est_arguments, prior_est_main)}

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .classes import IGNORE
-from .io import DarsError, atomic_dir, atomic_path, read_json, read_label, write_json, write_png, write_text_lines
+from .data.lists import write_list
+from .io import DarsError, atomic_dir, atomic_path, read_json, read_label, write_json, write_png
 from .manifest import file_record, write_manifest
 from .metrics import kl_divergence
 from .shards import Shard
@@ -309,7 +310,7 @@ def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=Non
     th = read_json(thresholds_json)
     C = th["num_classes"]
     pseudo, tp, on_gt, gt_px = (np.zeros(C, np.int64) for _ in range(4))
-    num_pixels, gt_images, lines, seen, records = 0, 0, [], set(), {}
+    num_pixels, gt_images, pairs, seen, records = 0, 0, [], set(), {}
     list_dir = Path(out_list).absolute().parent
     for d in map(Path, label_dirs):
         s = read_json(d / "stats.json")
@@ -338,7 +339,7 @@ def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=Non
                     image = os.path.relpath(image, root)
                 if image.startswith("..") or not (root / image).is_file():
                     raise DarsError(f"{d}: image {im['id']}: {image} not found under dataset root {root}")
-            lines.append(f"{image} {os.path.relpath(png, list_dir)}")
+            pairs.append((image, os.path.relpath(png, list_dir)))
             if "sha256" in im:  # recorded by the label stage (older label dirs: the trainer hashes)
                 records[os.path.relpath(png, list_dir)] = {"size": im["size"], "sha256": im["sha256"]}
     if num_pixels != th["num_pixels"]:
@@ -362,4 +363,59 @@ def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=Non
     }
     write_json(out_stats, stats)
     write_manifest(out_list, records)
-    write_text_lines(out_list, lines)
+    write_list(out_list, pairs)
+
+
+def add_stats_arguments(parser):
+    parser.add_argument("--shard", required=True)
+    parser.add_argument("--out", required=True)
+
+
+def stats_main(args):
+    stats_stage(args.shard, args.out)
+
+
+def add_thresholds_arguments(parser):
+    parser.add_argument("--hists", nargs="+", required=True)
+    parser.add_argument("--labeler", required=True)
+    parser.add_argument("--alpha", type=float, required=True)
+    parser.add_argument("--prior")
+    parser.add_argument("--out", required=True)
+
+
+def thresholds_main(args):
+    thresholds_stage(args.hists, args.out, args.labeler, args.alpha, args.prior)
+
+
+def add_label_arguments(parser):
+    parser.add_argument("--shard", required=True)
+    parser.add_argument("--thresholds", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--round", type=int, required=True)
+    parser.add_argument("--root")
+    parser.add_argument("--out", required=True)
+
+
+def label_main(args):
+    label_stage(args.shard, args.thresholds, args.out, args.seed, args.round, args.root)
+
+
+def add_merge_arguments(parser):
+    parser.add_argument("--thresholds", required=True)
+    parser.add_argument("--labels", nargs="+", required=True)
+    parser.add_argument("--prior")
+    parser.add_argument("--root")
+    parser.add_argument("--out-stats", required=True)
+    parser.add_argument("--out-list", required=True)
+
+
+def merge_main(args):
+    merge_stage(args.thresholds, args.labels, args.out_stats, args.out_list, args.prior, args.root)
+
+
+COMMANDS = {
+    "pseudo-stats": (add_stats_arguments, stats_main),
+    "pseudo-thresholds": (add_thresholds_arguments, thresholds_main),
+    "pseudo-label": (add_label_arguments, label_main),
+    "pseudo-merge": (add_merge_arguments, merge_main),
+}

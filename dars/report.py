@@ -8,97 +8,43 @@ import math
 import numpy as np
 import pandas as pd
 
-from .classes import CLASS_NAMES
-from .io import DarsError, atomic_path, read_json, write_json
+from .io import atomic_path, write_json
+from .records import (
+    IDENTITY,
+    Value,
+    agree,
+    by_seed,
+    check_seeds,
+    class_names,
+    load_runs,
+    nanmean_columns,
+    paired_gain,
+    sample_std,
+    to_nan,
+    to_null,
+)
 
-# Fields that define "the same experiment": runs that differ here must never be averaged.
-IDENTITY = ("dataset", "split", "round", "method")
 # Descriptive fields copied to the aggregate only when every run agrees on them.
 COPIED = ("alpha", "scale_range", "protocol", "split_source", "class_names")
 
 
-def _nan(x):
-    """JSON null (an absent class) -> NaN, so numpy's nan-aware reductions skip it."""
-    return float("nan") if x is None else float(x)
-
-
-def _null(x):
-    """NaN -> None: strict JSON has no NaN."""
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
-def _std(values):
-    """Sample standard deviation (ddof=1): seeds are a sample of possible runs; 0.0 for one seed."""
-    values = np.asarray(values, dtype=np.float64)
-    return float(np.std(values, ddof=1)) if len(values) >= 2 else 0.0
-
-
-def _nanmean_columns(rows):
-    """Per-class mean over runs, skipping runs where the class is absent; NaN if absent in all."""
-    a = np.array([[_nan(v) for v in row] for row in rows], dtype=np.float64)
-    out = np.full(a.shape[1], np.nan)
-    seen = ~np.isnan(a).all(axis=0)
-    out[seen] = np.nanmean(a[:, seen], axis=0)
-    return out
-
-
-def _load_runs(miou_files):
-    runs = []
-    for f in miou_files:
-        run = read_json(f)
-        missing = [k for k in ("miou", "iou", "seed", *IDENTITY) if k not in run]
-        if missing:
-            hint = " (it looks like an aggregate miou.json; pass per-run files)" if "miou_mean" in run else ""
-            raise DarsError(f"{f}: not a per-run miou.json, missing {missing}{hint}")
-        run["_file"] = str(f)
-        runs.append(run)
-    if not runs:
-        raise DarsError("no miou.json files given")
-    return runs
-
-
-def _agree(runs, key, what):
-    """The single value all runs have for `key`, or DarsError naming the disagreeing files."""
-    values = {repr(r.get(key)): r for r in runs}
-    if len(values) > 1:
-        detail = ", ".join(f"{r['_file']}: {r.get(key)!r}" for r in values.values())
-        raise DarsError(f"{what}: files disagree on {key!r} ({detail})")
-    return runs[0].get(key)
-
-
-def _check_seeds(runs, what):
-    seeds = [r["seed"] for r in runs]
-    dup = sorted({s for s in seeds if seeds.count(s) > 1}, key=repr)
-    if dup:
-        files = [r["_file"] for r in runs if r["seed"] in dup]
-        raise DarsError(f"{what}: seed(s) {dup} appear more than once ({files}); each seed must be counted once")
-
-
-def _class_names(runs, what):
-    names = _agree(runs, "class_names", what) if any("class_names" in r for r in runs) else None
-    n = _agree([dict(r, n=len(r["iou"])) for r in runs], "n", what + " (number of classes)")
-    if names is None:
-        names = list(CLASS_NAMES) if n == len(CLASS_NAMES) else [f"class {i}" for i in range(n)]
-    return list(names)
-
-
 def aggregate_seeds(miou_files, out_json):
     """Mean and sample std of mIoU over the seeds of one dataset/split/round/method."""
-    runs = _load_runs(miou_files)
+    runs = load_runs(miou_files)
     for key in IDENTITY:
-        _agree(runs, key, "aggregate_seeds")
-    _check_seeds(runs, "aggregate_seeds")
-    names = _class_names(runs, "aggregate_seeds")
-    runs.sort(key=lambda r: (0, r["seed"], "") if isinstance(r["seed"], int) else (1, 0, str(r["seed"])))
-    mious = [_nan(r["miou"]) for r in runs]
+        agree(runs, key, "aggregate_seeds")
+    check_seeds(runs, "aggregate_seeds")
+    names = class_names(runs, "aggregate_seeds")
+    runs = by_seed(runs)
+    mious = [to_nan(r["miou"]) for r in runs]
     out = {key: runs[0][key] for key in IDENTITY}
     out["seeds"] = [r["seed"] for r in runs]
     out["num_seeds"] = len(runs)
-    out["miou_mean"] = _null(float(np.mean(mious)))
-    out["miou_std"] = _null(_std(mious))
+    out["miou_mean"] = to_null(float(np.mean(mious)))
+    out["miou_std"] = to_null(sample_std(mious))
     out["std"] = "sample"  # ddof=1 (0.0 for a single seed)
-    out["iou_mean"] = [_null(v) for v in _nanmean_columns([r["iou"] for r in runs])]
-    out["per_seed"] = [{"seed": r["seed"], "miou": _null(_nan(r["miou"])), "file": r["_file"]} for r in runs]
+    out["iou_mean"] = [to_null(v) for v in nanmean_columns([r["iou"] for r in runs])]
+    out["per_seed"] = [{"seed": r["seed"], "miou": to_null(to_nan(r["miou"])), "file": r["_file"]} for r in runs]
     for key in COPIED:
         values = {repr(r.get(key)) for r in runs}
         if len(values) == 1 and key in runs[0]:
@@ -118,12 +64,12 @@ def _group_rows(runs, names):
     rows = []
     for key in order:
         g = groups[key]
-        _check_seeds(g, f"method_table ({key[0]}, round {key[1]})")
-        mious = [_nan(r["miou"]) for r in g]
+        check_seeds(g, f"method_table ({key[0]}, round {key[1]})")
+        mious = [to_nan(r["miou"]) for r in g]
         row = {"method": key[0], "round": key[1], "alpha": g[0].get("alpha"), "seeds": len(g),
-               "miou_mean": float(np.mean(mious)), "miou_std": _std(mious)}
-        row.update(zip(names, _nanmean_columns([r["iou"] for r in g])))
-        row["_per_seed"] = {r["seed"]: m for r, m in zip(g, mious)}
+               "miou_mean": float(np.mean(mious)), "miou_std": sample_std(mious)}
+        row.update(zip(names, nanmean_columns([r["iou"] for r in g])))
+        row["_cell"] = Value("miou", row["miou_mean"], seeds=tuple(r["seed"] for r in g), values=tuple(mious))
         row["_control"] = key[1] > 0 and g[0].get("labeler") == "none"
         rows.append(row)
     return rows
@@ -133,25 +79,22 @@ GAIN_REFERENCES = {"baseline": "round 0", "control": "control"}
 
 
 def _paired_gains(rows):
-    """Per-seed differences of each row's mIoU against round 0 and against the supervised control
-    (labeler none, same round): a seed fixes the split, the round-0 model and the augmentation
-    stream of every method, so seeds pair runs. Columns gain_<ref>_{mean,std,wins,n}; wins counts
-    the seeds whose difference has the mean's sign."""
+    """records.paired_gain of each row's mIoU against round 0 and against the supervised control
+    (labeler none, same round). Columns gain_<ref>_{mean,std,wins,n}; wins counts the seeds whose
+    difference has the mean's sign."""
     refs = {"baseline": next((r for r in rows if r["round"] == 0), None),
             "control": next((r for r in rows if r["_control"]), None)}
     for row in rows:
         for name, ref in refs.items():
             # Round 0 is no method of the control's round: it has no gain against it.
             skip = ref is None or ref is row or (name == "control" and row["round"] == 0)
-            common = [] if skip else [s for s in row["_per_seed"] if s in ref["_per_seed"]]
-            d = np.array([row["_per_seed"][s] - ref["_per_seed"][s] for s in common])
-            mean = float(d.mean()) if len(d) else float("nan")
-            row[f"gain_{name}_mean"] = mean
-            row[f"gain_{name}_std"] = _std(d) if len(d) else float("nan")
-            row[f"gain_{name}_wins"] = int(np.sum(np.sign(d) == np.sign(mean))) if len(d) else 0
-            row[f"gain_{name}_n"] = len(d)
+            g = None if skip else paired_gain(row["_cell"], ref["_cell"])
+            row[f"gain_{name}_mean"] = g.mean if g else float("nan")
+            row[f"gain_{name}_std"] = g.std if g else float("nan")
+            row[f"gain_{name}_wins"] = g.wins if g else 0
+            row[f"gain_{name}_n"] = g.n if g else 0
     for row in rows:
-        del row["_per_seed"], row["_control"]
+        del row["_cell"], row["_control"]
     return rows
 
 
@@ -185,19 +128,19 @@ def _markdown(df, names, caption):
 
 def method_table(miou_files, out_csv, out_md):
     """Per-method table (mean over seeds) for one dataset/split/round; returns the DataFrame."""
-    runs = _load_runs(miou_files)
+    runs = load_runs(miou_files)
     what = "method_table"
-    dataset = _agree(runs, "dataset", what)
-    split = _agree(runs, "split", what)
+    dataset = agree(runs, "dataset", what)
+    split = agree(runs, "split", what)
     # Numbers measured under different protocols or splits must not share a table.
-    protocol = _agree(runs, "protocol", what)
-    source = _agree(runs, "split_source", what)
-    family = _agree(runs, "split_family", what) if any("split_family" in r for r in runs) else None
+    protocol = agree(runs, "protocol", what)
+    source = agree(runs, "split_source", what)
+    family = agree(runs, "split_family", what) if any("split_family" in r for r in runs) else None
     if family not in (None, "random"):  # a published list: numbers compare only within its family
         source = f"{source} ({family} family)"
     methods = [r for r in runs if r["method"] != "baseline"]
-    rnd = _agree(methods, "round", what + " (methods other than the baseline)") if methods else 0
-    names = _class_names(runs, what)
+    rnd = agree(methods, "round", what + " (methods other than the baseline)") if methods else 0
+    names = class_names(runs, what)
     gains = [f"gain_{name}_{x}" for name in GAIN_REFERENCES for x in ("mean", "std", "wins", "n")]
     df = pd.DataFrame(_paired_gains(_group_rows(runs, names)),
                       columns=["method", "round", "alpha", "seeds", "miou_mean", "miou_std", *names, *gains])
@@ -210,3 +153,29 @@ def method_table(miou_files, out_csv, out_md):
     with atomic_path(out_md, suffix=".md") as tmp:
         tmp.write_text(_markdown(df, names, caption))
     return df
+
+
+# ---------------------------------------------------------------- commands
+
+def add_aggregate_arguments(parser):
+    """mean/std over seeds of per-run miou.json files"""
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--out", required=True)
+
+
+def aggregate_main(args):
+    aggregate_seeds(args.files, args.out)
+
+
+def add_table_arguments(parser):
+    """per-method table (CSV + Markdown) of per-run miou.json files"""
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--out-csv", required=True)
+    parser.add_argument("--out-md", required=True)
+
+
+def table_main(args):
+    method_table(args.files, args.out_csv, args.out_md)
+
+
+COMMANDS = {"aggregate": (add_aggregate_arguments, aggregate_main), "table": (add_table_arguments, table_main)}

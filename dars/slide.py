@@ -1,4 +1,5 @@
-"""Single-scale inference: whole image or sliding window, with horizontal-flip averaging.
+"""Single-scale inference: whole image or sliding window, with horizontal-flip averaging; and a
+checkpoint loaded for the stages that predict (Predictor: infer, evaluate, export).
 
 The paper's evaluation protocol (method.md §4): window = training crop, stride =
 ceil(2/3 window) per axis, the last window aligned to the far edge, softmax probabilities
@@ -24,15 +25,20 @@ that layout on large maps: on an H200, PSPNet-50 bf16 at 1024x2048 ran 15 images
 and 35 without (43 of 67 ms in the pooling), whereas 713-px windows ran 18.4 with and 15.4
 without (bench/infer_bench.py)."""
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import runtime
+from .checkpoint import read_checkpoint
 from .data.transforms import normalize_batch, resize_pair, to_tensors
 from .io import DarsError
-from .precision import resolve_amp
-from .precision import resolve_channels_last as _channels_last
+from .models import build_model
+from .models.fold import fold_batchnorm
+from .runtime import resolve_amp, resolve_channels_last
+from .settings import PredictSettings
 
 MODES = ("whole", "slide")
 FUSIONS = ("probs", "logits")
@@ -66,9 +72,9 @@ def window_grid(height, width, window, stride):
             for x in window_starts(width, window[1], stride[1])]
 
 
-def resolve_channels_last(channels_last, device, mode="slide"):
+def _channels_last(channels_last, device, mode="slide"):
     """"auto": on CUDA in slide mode only (module docstring)."""
-    return _channels_last(channels_last, device, auto=torch.device(device).type == "cuda" and mode == "slide")
+    return resolve_channels_last(channels_last, device, auto=torch.device(device).type == "cuda" and mode == "slide")
 
 
 class _Runner:
@@ -77,7 +83,7 @@ class _Runner:
     def __init__(self, model, device, amp, channels_last, mode):
         self.model, self.device = model, torch.device(device)
         self.dtype = resolve_amp(amp, device)
-        self.channels_last = resolve_channels_last(channels_last, device, mode)
+        self.channels_last = _channels_last(channels_last, device, mode)
         # Idempotent and cheap once converted; the stages own the model they pass. Converted
         # back when not wanted, so one model serves calls of either setting.
         model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
@@ -165,8 +171,8 @@ def _check(mode, batch_windows):
 
 
 @torch.no_grad()
-def predict_probs(model, image_rgb, *, resize=None, mode="whole", window=None, stride=None, flip=True,
-                  batch_windows=8, device="cpu", amp="auto", channels_last="auto", fuse="probs"):
+def predict_probs(model, image_rgb, resize=None, flip=True, device="cpu", *, mode="whole", window=None, stride=None,
+                  batch_windows=8, amp="auto", channels_last="auto", fuse="probs"):
     """Softmax probabilities (C x H x W, float32, on `device`) at the image's own resolution.
 
     The model sees the image (H x W x 3 RGB uint8) resized to `resize` ([h, w]; None keeps
@@ -178,7 +184,8 @@ def predict_probs(model, image_rgb, *, resize=None, mode="whole", window=None, s
     "bf16" or "off"; `channels_last`: "auto" (on CUDA in slide mode), True or False.
     `fuse` "probs" averages softmax probabilities over the flip and the windows (the paper's
     evaluation); "logits" averages logits, resizes them, then takes one softmax (the authors'
-    pseudo-label generation: evaluate.teacher_fusion)."""
+    pseudo-label generation: evaluate.teacher_fusion). resize, flip and device may be given by
+    position: predict_probs(model, image, resize, flip, device)."""
     _check(mode, batch_windows)
     if fuse not in FUSIONS:
         raise DarsError(f"teacher_fusion must be one of {FUSIONS}, got {fuse!r}")
@@ -219,6 +226,74 @@ def precision(device, amp="auto", channels_last="auto", mode="slide"):
     """How the network ran, in words: e.g. "bf16 autocast, channels_last" or "fp32"."""
     dtype = resolve_amp(amp, device)
     words = ["bf16 autocast" if dtype is not None else "fp32"]
-    if resolve_channels_last(channels_last, device, mode):
+    if _channels_last(channels_last, device, mode):
         words.append("channels_last")
     return ", ".join(words)
+
+
+def load_model(ckpt_path, device):
+    """Model of a checkpoint, in eval mode (on CUDA with BatchNorm folded into the convolutions),
+    plus the checkpoint dict (without weights)."""
+    ckpt = read_checkpoint(ckpt_path)
+    model = build_model(ckpt["model_name"], ckpt["num_classes"])
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+    if torch.device(device).type == "cuda":
+        model = fold_batchnorm(model)  # same function, fewer memory passes (dars/models/fold.py)
+    meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "rng")}
+    return model, meta
+
+
+def resolve_window(mode, window, meta):
+    """Slide mode's window: the configured one, else the checkpoint's training crop (the
+    paper's protocol); None in whole mode."""
+    if mode != "slide":
+        return None
+    if window is None:
+        window = (meta.get("settings") or {}).get("crop")
+        if window is None:
+            raise DarsError("slide inference needs a window: set evaluate.window, or use a checkpoint "
+                            "that records its training crop")
+    return as_size(window, "evaluate.window")
+
+
+@dataclass
+class Predictor:
+    """A checkpoint loaded for a stage's predictions. infer, evaluate and export share it, so an
+    exported PNG is exactly the prediction that evaluate scores."""
+    model: torch.nn.Module
+    meta: dict                 # the checkpoint without its weights
+    device: torch.device
+    workers: int               # image-decoding processes (dars.runtime.for_inference)
+    settings: PredictSettings
+    window: tuple | None       # slide mode: the settings' window, else the training crop
+
+    def probs(self, image, fuse="probs"):
+        """predict_probs of one image with the stage's settings."""
+        s = self.settings
+        return predict_probs(self.model, image, s.resize, s.flip, self.device, mode=s.mode, window=self.window,
+                             batch_windows=s.batch_windows, amp=s.amp, channels_last=s.channels_last, fuse=fuse)
+
+    def train_ids(self, image, size):
+        """Argmax train ids (H x W tensor) at `size`, the label's resolution: probabilities are
+        resized there before the argmax (§4), never the argmax map."""
+        probs = self.probs(image)
+        if probs.shape[-2:] != size:
+            probs = F.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]
+        return probs.argmax(0)
+
+    def protocol(self, native):
+        """The protocol in words (describe); `native`: the image sizes seen."""
+        return describe(self.settings.mode, self.settings.resize, self.window, flip=self.settings.flip, native=native)
+
+    def precision(self):
+        s = self.settings
+        return precision(self.device, s.amp, s.channels_last, s.mode)
+
+
+def load_predictor(ckpt, settings=None, threads=None) -> Predictor:
+    """The checkpoint on this process's device (`settings`: a PredictSettings or its dict)."""
+    settings = PredictSettings.of(settings)
+    device, workers = runtime.for_inference(threads)
+    model, meta = load_model(ckpt, device)
+    return Predictor(model, meta, device, workers, settings, resolve_window(settings.mode, settings.window, meta))

@@ -1,10 +1,14 @@
-"""The DARS supplementary's tables (S1-S7), regenerated from per-run artifacts.
+"""The DARS supplementary's tables (S1-S7), rendered from per-run artifacts (loaded and checked
+by dars/records.py).
 
 A spec (a JSON dict) names the per-run `miou.json` files of every cell; a cell is the mean and
-sample std (ddof=1) over its seeds; a gain is paired (per-seed differences, see `paired_gain`).
+sample std (ddof=1) over its seeds; a gain is paired (per-seed differences, records.paired_gain).
 Kinds: `sweep` (one metric over settings: S1-S3),
 `per_class` (per-class IoU, mIoU and tail-class mIoU per method, plus gain rows: S4, S6),
 `iterative` (rounds x settings: S5) and `kl` (D_KL(true || pseudo) vs mIoU gain: S7).
+A table of D_KL (`kl`, or `sweep` with metric `kl_true_pseudo`) also lists, under
+`pseudo_stats`, each cell's pseudo_stats.json files ({label: [file per run, in the order of its
+miou.json files]}) for the cells whose runs trained on pseudo labels.
 As in dars/report.py the CSV keeps fractions (one line per cell: mean, std, n, seeds, per-seed
 values and, for gains, the sign count); only
 the Markdown shows percentages, because people read it.
@@ -12,17 +16,25 @@ the Markdown shows percentages, because people read it.
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .io import DarsError, atomic_path, read_json
-from .report import _agree, _check_seeds, _class_names, _load_runs, _nan, _std
+from .records import (
+    TAIL_SHARE,
+    agree,
+    class_names,
+    has_pseudo_labels,
+    load_cell,
+    miou,
+    paired_gain,
+    run_pseudo_stats,
+    stat,
+    tail_classes,
+    to_nan,
+)
 
-# Runs of one cell must agree on these: runs that differ are different experiments.
-IDENTITY = ("dataset", "split", "round", "method", "labeler", "alpha", "scale_range", "protocol")
-TAIL_SHARE = 0.01  # a tail class holds under 1% of the val ground-truth pixels
 TAIL_MARK = "†"
 MINUS = "−"
 PERCENT = {"miou", "iou", "tail", "share"}  # metrics shown in percent; the others (KL, nats) as they are
@@ -31,103 +43,31 @@ CSV_COLUMNS = ["row", "column", "metric", "mean", "std", "n", "seeds", "values",
 
 
 @dataclass
-class Value:
-    """One table cell: a mean over seeds (with its std), or a paired gain: the mean and std of
-    the per-seed differences of two cells, with `wins` = seeds whose difference has the mean's
-    sign. `values` are the per-seed values, aligned with `seeds`."""
-    metric: str
-    mean: float
-    std: float = float("nan")
-    n: int = 0
-    seeds: tuple = ()
-    gain: bool = False
-    values: tuple = ()
-    wins: int = 0
-
-
-@dataclass
 class Table:
     title: str
     corner: str
     columns: list
-    rows: list  # [(label, [Value | None per column])]
+    rows: list  # [(label, [records.Value | None per column])]
     notes: list
 
 
-def load_cell(files, what, min_seeds=1):
-    """Per-run miou.json dicts of one cell, sorted by seed; refuses mixed runs and too few seeds."""
-    files = [files] if isinstance(files, str) else list(files or [])
-    if not files:
-        raise DarsError(f"{what}: no files given")
-    runs = _load_runs(files)
-    for key in IDENTITY:
-        _agree(runs, key, what)
-    _check_seeds(runs, what)
-    if len(runs) < min_seeds:
-        raise DarsError(f"{what}: got {len(runs)} seed(s) ({', '.join(map(str, files))}) but min_seeds "
-                        f"is {min_seeds}; add the missing seeds' runs or lower min_seeds")
-    return sorted(runs, key=lambda r: (0, r["seed"], "") if isinstance(r["seed"], int) else (1, 0, str(r["seed"])))
-
-
-def stat(values, metric, runs):
-    """Mean and sample std over the seeds where the value exists (null IoU = class absent)."""
-    v = np.array([_nan(x) for x in values], dtype=np.float64)
-    ok = ~np.isnan(v)
-    seeds = tuple(r["seed"] for r, keep in zip(runs, ok) if keep)
-    if not ok.any():
-        return Value(metric, float("nan"), float("nan"), 0, ())
-    return Value(metric, float(v[ok].mean()), _std(v[ok]), int(ok.sum()), seeds, values=tuple(v[ok].tolist()))
-
-
-def _miou(runs):
-    return stat([r["miou"] for r in runs], "miou", runs)
-
-
-def paired_gain(a, b):
-    """a - b per seed over the seeds both cells have: one seed fixes the split, the round-0 model
-    and the augmentation stream of every method, so seeds pair runs and the per-seed difference
-    is the statistic (its spread is far below the spread of either cell). None without a common seed."""
-    if a is None or b is None:
-        return None
-    x, y = dict(zip(a.seeds, a.values)), dict(zip(b.seeds, b.values))
-    common = [seed for seed in x if seed in y]
-    if not common:
-        return None
-    d = np.array([x[seed] - y[seed] for seed in common], dtype=np.float64)
-    mean = float(d.mean())
-    wins = int(np.sum(d > 0) if mean > 0 else np.sum(d < 0) if mean < 0 else np.sum(d == 0))
-    return Value(a.metric, mean, _std(d), len(common), tuple(common), gain=True, values=tuple(d.tolist()), wins=wins)
-
-
-
 def kl_value(runs, what):
-    """D_KL(true || pseudo) of the pseudo labels each run was trained on (pseudo_stats.json beside
-    its miou.json), or None for runs without pseudo labels (round 0, the supervised control)."""
-    if all(r.get("round") == 0 or r.get("labeler") in (None, "none") for r in runs):
+    """D_KL(true || pseudo) of the pseudo labels each run was trained on (the pseudo_stats.json
+    listed with it), or None for runs without pseudo labels (round 0, the supervised control)."""
+    if not any(has_pseudo_labels(r) for r in runs):
         return None
     values = []
     for r in runs:
-        path = Path(r["_file"]).with_name("pseudo_stats.json")
-        stats = read_json(path)
-        if (stats.get("labeler"), stats.get("alpha")) != (r.get("labeler"), r.get("alpha")):
-            raise DarsError(f"{what}: {path} is labeler {stats.get('labeler')!r} alpha {stats.get('alpha')!r} "
-                            f"but {r['_file']} says {r.get('labeler')!r} alpha {r.get('alpha')!r}; stale outputs?")
-        if not stats.get("gt") or stats["gt"].get("kl_true_pseudo") is None:
-            raise DarsError(f"{what}: {path} has no gt.kl_true_pseudo (no ground truth for the unlabeled images)")
+        stats = run_pseudo_stats(r, what)
+        if stats["gt"].get("kl_true_pseudo") is None:
+            raise DarsError(f"{what}: {r['_pseudo_stats']} has no gt.kl_true_pseudo")
         values.append(stats["gt"]["kl_true_pseudo"])
     return stat(values, "kl_true_pseudo", runs)
 
 
-def tail_classes(prior_json, names, threshold=TAIL_SHARE):
-    """Indices of classes present in val whose share of val ground-truth pixels is under `threshold`."""
-    prior = read_json(prior_json)
-    counts = np.asarray(prior.get("counts", []), dtype=np.float64)
-    if prior.get("class_names") is not None and list(prior["class_names"]) != list(names):
-        raise DarsError(f"{prior_json}: class_names differ from the miou.json files' class_names")
-    if len(counts) != len(names) or counts.sum() <= 0:
-        raise DarsError(f"{prior_json}: expected {len(names)} class counts with a positive sum, got {len(counts)}")
-    shares = counts / counts.sum()
-    return [i for i in range(len(names)) if counts[i] > 0 and shares[i] < threshold]
+def _cell(spec, label, files, what, min_seeds):
+    """The runs of one labelled cell, with the pseudo_stats.json the spec lists for them."""
+    return load_cell(files, what, min_seeds, (spec.get("pseudo_stats") or {}).get(label))
 
 
 def _mapping(spec, key):
@@ -164,8 +104,8 @@ def sweep_table(spec, title, min_seeds):
         raise DarsError(f"{title}: metric must be one of {sorted(LABELS)}, got {metric!r}")
     values = []
     for label, files in cells.items():
-        runs = load_cell(files, f"{title}: {label!r}", min_seeds)
-        values.append(_miou(runs) if metric == "miou" else kl_value(runs, f"{title}: {label!r}"))
+        runs = _cell(spec, label, files, f"{title}: {label!r}", min_seeds)
+        values.append(miou(runs) if metric == "miou" else kl_value(runs, f"{title}: {label!r}"))
     name = spec.get("label", LABELS[metric])
     if orientation == "row":
         return Table(title, spec.get("corner", ""), list(cells), [(name, values)], [])
@@ -174,18 +114,18 @@ def sweep_table(spec, title, min_seeds):
 
 def _method_rows(spec, title, min_seeds):
     """{row label: runs} of a per-method table; every row must share dataset, split and protocol."""
-    cells = {label: load_cell(files, f"{title}: row {label!r}", min_seeds)
+    cells = {label: _cell(spec, label, files, f"{title}: row {label!r}", min_seeds)
              for label, files in _mapping(spec, "rows").items()}
     every = [r for runs in cells.values() for r in runs]
     for key in ("dataset", "split", "protocol"):
-        _agree(every, key, f"{title} (all rows)")
+        agree(every, key, f"{title} (all rows)")
     return cells, every
 
 
 def per_class_table(spec, title, min_seeds):
     """S4/S6: per-class IoU, mIoU and tail mIoU per method; `gains` adds difference rows."""
     cells, every = _method_rows(spec, title, min_seeds)
-    names = _class_names(every, title)
+    names = class_names(every, title)
     tail = (tail_classes(spec["val_prior"], names, spec.get("tail_share", TAIL_SHARE))
             if spec.get("val_prior") else None)
     marks = set(tail or [])
@@ -193,9 +133,9 @@ def per_class_table(spec, title, min_seeds):
     columns += ["tail"] if tail is not None else []
     rows, notes = [], []
     for label, runs in cells.items():
-        iou = np.array([[_nan(v) for v in r["iou"]] for r in runs], dtype=np.float64)
+        iou = np.array([[to_nan(v) for v in r["iou"]] for r in runs], dtype=np.float64)
         vals = [stat(iou[:, c], "iou", runs) for c in range(len(names))]
-        vals.append(_miou(runs))
+        vals.append(miou(runs))
         if tail is not None:
             # Per seed first, so the std is over seeds like every other cell.
             per_seed = [np.nanmean(row[tail]) if tail and not np.isnan(row[tail]).all() else None for row in iou]
@@ -231,8 +171,8 @@ def _iterative_column(c, what, min_seeds):
             raise DarsError(f"{what}: the {name} row must be round {rnd}, "
                             f"{runs[0]['_file']} is round {runs[0]['round']}")
     for key in ("dataset", "split"):  # one setting = one dataset and split, whatever the round
-        _agree([r for runs in cells.values() for r in runs], key, what)
-    return {name: _miou(runs) for name, runs in cells.items()}, last
+        agree([r for runs in cells.values() for r in runs], key, what)
+    return {name: miou(runs) for name, runs in cells.items()}, last
 
 
 def iterative_table(spec, title, min_seeds):
@@ -242,7 +182,7 @@ def iterative_table(spec, title, min_seeds):
     for label, c in _mapping(spec, "columns").items():
         cols[label], last[label] = _iterative_column(c, f"{title}: column {label!r}", min_seeds)
     at = str(max(last.values())) if len(set(last.values())) == 1 else "last"
-    oracle = {k: _miou(load_cell(f, f"{title}: oracle {k!r}", min_seeds))
+    oracle = {k: miou(load_cell(f, f"{title}: oracle {k!r}", min_seeds))
               for k, f in (spec.get("oracle") or {}).items()}
     pad = [None] * len(oracle)
     method = spec.get("method")
@@ -267,7 +207,7 @@ def kl_table(spec, title, min_seeds):
     base = spec.get("baseline", next(iter(cells)))
     if base not in cells:
         raise DarsError(f"{title}: baseline {base!r} is not a row ({list(cells)})")
-    mious = {k: _miou(runs) for k, runs in cells.items()}
+    mious = {k: miou(runs) for k, runs in cells.items()}
     rows = [(k, [kl_value(runs, f"{title}: row {k!r}"), mious[k],
                  None if k == base else paired_gain(mious[k], mious[base])]) for k, runs in cells.items()]
     notes = [f"D_KL(true ‖ pseudo): KL divergence (nats) from the true class distribution of the unlabeled "
@@ -354,9 +294,8 @@ def write_table(spec, out_csv, out_md, out_html=None):
 
 
 def spec_inputs(spec):
-    """Every file a spec reads, for a Snakemake rule's input. KL tables also read the
-    pseudo_stats.json beside each miou.json; which runs have one is only known once the runs
-    exist, so the pipeline layout decides: every run dir except round0/ and supervised/."""
+    """Every file a spec reads, for a Snakemake rule's input: the spec lists them all (the
+    pseudo_stats.json files of a KL table included)."""
     found = []
 
     def walk(x):
@@ -369,11 +308,6 @@ def spec_inputs(spec):
             for v in x:
                 walk(v)
     walk({k: v for k, v in spec.items() if k not in ("kind", "title", "corner", "label", "gains", "method")})
-    if spec.get("kind") == "kl" or spec.get("metric") == "kl_true_pseudo":
-        for f in list(found):
-            p = Path(f)
-            if p.name == "miou.json" and p.parent.name != "round0" and p.parent.parent.name != "supervised":
-                found.append(str(p.with_name("pseudo_stats.json")))
     return list(dict.fromkeys(found))
 
 
@@ -387,17 +321,17 @@ def load_spec(text):
     return read_json(text)
 
 
-def cli(args):
+def add_arguments(parser):
+    """a supplementary table (S1-S7) from a JSON spec"""
+    parser.add_argument("--spec", required=True, help="the spec as inline JSON or a JSON file (docs in dars/tables.py)")
+    parser.add_argument("--out-csv", required=True)
+    parser.add_argument("--out-md", required=True)
+    parser.add_argument("--out-html", help="also an HTML rendering (for the Snakemake report)")
+
+
+def main(args):
     table = write_table(load_spec(args.spec), args.out_csv, args.out_md, args.out_html)
     print(f"{table.title}: {len(table.rows)} rows x {len(table.columns)} columns -> {args.out_csv}, {args.out_md}")
 
 
-def add_cli(subparsers):
-    """`paper-table --spec JSON|FILE --out-csv X --out-md Y`; dispatch with `args.handler(args)`."""
-    a = subparsers.add_parser("paper-table", help="a supplementary table (S1-S7) from a JSON spec")
-    a.add_argument("--spec", required=True, help="the spec as inline JSON or a JSON file (docs in dars/tables.py)")
-    a.add_argument("--out-csv", required=True)
-    a.add_argument("--out-md", required=True)
-    a.add_argument("--out-html", help="also an HTML rendering (for the Snakemake report)")
-    a.set_defaults(handler=cli)
-    return a
+COMMANDS = {"paper-table": (add_arguments, main)}

@@ -12,13 +12,13 @@ The poly schedule continues a longer virtual one: round k runs the last 1/(k+1) 
 Resumable: the state after every `checkpoint_every` steps (and on SIGTERM/SIGUSR1) goes
 atomically to `work_dir/last.pt`, which is not a Snakemake output (Snakemake deletes outputs
 before rerunning a job); a rerun with the same settings resumes from it bit-for-bit on CPU
-(some CUDA kernels are not deterministic).
+(some CUDA kernels are not deterministic); dars/checkpoint.py.
 
-Devices (settings keys read with defaults, so older settings dicts still work):
+Devices (dars.runtime; settings keys with defaults, so older settings dicts still work):
   amp            "auto" | "bf16" | "off": bf16 autocast; auto = bf16 on CUDA (if supported), off on
                  CPU. Losses are taken in float32 (at least).
   channels_last  "auto" | true | false: NHWC activations and weights; auto = on for CUDA.
-  workers        "auto" (also null/missing) | int: DataLoader processes (dd.resolve_workers).
+  workers        "auto" (also null/missing) | int: DataLoader processes (resolve_workers).
   compile        true | false (default): torch.compile the network (DDP-wrapped under torchrun).
                  Compilation takes minutes, worth it only for long GPU runs. Checkpoints hold the
                  plain module's weights and the resume fingerprint leaves it out, so a run may
@@ -29,12 +29,11 @@ contiguous 1/N slice of every global batch (`batch_size` stays global) with Sync
 DDP; losses are normalised by the global count of labeled pixels, so an update equals the
 single-process one up to float reduction order. Rank 0 alone writes checkpoints and logs; a
 signal to any rank stops all ranks after the same step (dars/distributed.py)."""
-import contextlib
-import hashlib
 import json
 import math
 import signal
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -45,20 +44,124 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from . import distributed as dd
+from . import runtime
+from .checkpoint import fingerprint, read_checkpoint, resume, save_training
 from .classes import IGNORE
-from .data.cityscapes import read_list
 from .data.dataset import SegmentationPairs, list_pairs, pseudo_pairs
+from .data.lists import read_list
 from .data.transforms import augment_settings, normalize_batch
-from .infer import pick_device
-from .io import DarsError, atomic_path, read_checkpoint
-from .manifest import file_sha256, list_digest
+from .io import DarsError
 from .models import build_model
-from .precision import resolve_amp, resolve_channels_last
+from .settings import TrainSettings, json_argument
 
 
-def poly_lr(base_lr, round_, step, total_steps, power):
-    progress = (round_ + step / total_steps) / (round_ + 1)
-    return base_lr * (1 - progress) ** power
+def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_list=None,
+          init_ckpt=None, work_dir=None, threads=None, log=print, labeled_root=None):
+    """Train one round (`settings`: a TrainSettings or its dict) and write `out_ckpt`.
+    `labeled_root`: what the labeled list is relative to when it is not `root` (domain
+    adaptation: the source dataset; pseudo labels are of `root`'s images). Resumable state
+    goes to `work_dir`/last.pt."""
+    s = TrainSettings.of(settings)
+    data = TrainData(root, labeled_list, labeled_root or root, unlabeled_list, pseudo_list, init_ckpt)
+    data.check(s)
+    # Runtime: device, ranks, threads, loader workers, precision.
+    rt = runtime.for_training(s, threads, log)
+    torch.manual_seed(s.seed * 1000 + s.round)
+    # Model and optimizer, from the backbone file and/or the teacher.
+    model, optimizer, backbone_init = model_and_optimizer(s, rt, data.init_ckpt)
+    # Streams: the datasets of each step's batches; the run resumes from work_dir/last.pt when it can.
+    streams, steps_per_epoch = make_streams(s, data)
+    run = Run(s, rt, model, optimizer, backbone_init, steps_per_epoch,
+              total_steps=s.steps or steps_per_epoch * s.epochs, fingerprint=fingerprint(s, data),
+              last=Path(work_dir) / "last.pt" if work_dir else None)
+    resume(run)
+    stop = StopRequest()
+    loader = make_loader(streams, run)
+    net = DistributedDataParallel(model, device_ids=[rt.device] if rt.device.type == "cuda" else None,
+                                  forward_sync_buffers=False) if rt.ranks.active else model  # SyncBN syncs them
+    if s.compile:
+        net = torch.compile(net)
+    rt.log(f"device {rt.device}, world {rt.ranks.world}, amp {rt.amp_dtype or 'off'}, channels_last "
+           f"{rt.channels_last}, compile {bool(s.compile)}, loader workers {rt.workers}, "
+           f"threads {torch.get_num_threads()}")
+    # The loop, then the output.
+    model.train()
+    run_steps(run, net, loader, stop)
+    save_training(out_ckpt, run, final=True)
+    if rt.ranks.main and run.last and run.last.is_file():
+        run.last.unlink()  # the output now holds the same state
+    dd.barrier(rt.ranks)
+    dd.teardown(rt.ranks)
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The files a run trains on."""
+    root: str
+    labeled_list: str
+    labeled_root: str
+    unlabeled_list: str | None
+    pseudo_list: str | None
+    init_ckpt: str | None    # the teacher (rounds >= 1)
+
+    def check(self, s):
+        if s.mode not in ("pretrain", "pseudo", "supervised"):
+            raise DarsError(f"training mode {s.mode!r} unknown")
+        if s.mode == "pseudo" and not self.pseudo_list:
+            raise DarsError("a pseudo-label round needs a pseudo-label list (--pseudo)")
+        if s.round > 0 and not self.init_ckpt:
+            raise DarsError(f"round {s.round} needs the teacher checkpoint (--init)")
+
+
+# Model and optimizer.
+
+def model_and_optimizer(s, rt, init_ckpt):
+    """The network on its device (SyncBatchNorm under torchrun) and its SGD optimizer, started
+    from the backbone file (round 0, or a round that reinitialises) and the teacher's weights
+    AND optimizer state (rounds >= 1); plus the backbone file's load report
+    (models/backbone_init.py), which a student inherits from its teacher."""
+    model = build_model(s.model, s.num_classes).to(rt.device)
+    if rt.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if rt.ranks.active:
+        model = dd.convert_sync_batchnorm(model, rt.device)
+        if not rt.ranks.main:  # its own dropout masks; the weights come from rank 0 (DDP broadcasts them)
+            torch.manual_seed(int(np.random.SeedSequence([s.seed, s.round, rt.ranks.rank]).generate_state(1)[0]))
+    optimizer = torch.optim.SGD(
+        [{"params": model.backbone_parameters(), "lr_mult": 1.0},
+         {"params": model.head_parameters(), "lr_mult": s.head_lr_mult}],
+        lr=s.base_lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    backbone_init = None
+    if s.backbone_weights and (s.round == 0 or s.reinit):
+        from .models.pspnet import load_backbone
+        backbone_init = load_backbone(model, s.backbone_weights, log=rt.log)
+    if init_ckpt and not s.reinit:
+        teacher = read_checkpoint(init_ckpt)
+        model.load_state_dict(teacher["model"])
+        optimizer.load_state_dict(teacher["optimizer"])
+        backbone_init = teacher.get("backbone_init")
+    return model, optimizer, backbone_init
+
+
+# Streams: the datasets of a step's batches, and one loader over the whole run.
+
+def make_streams(s, data):
+    """[labeled] in round 0; [labeled, pseudo-labeled] in a pseudo round; [labeled, labeled]
+    for the supervised control. Returns them and the steps of one epoch: a pass over the
+    labeled list in round 0 (`steps`, round 0's pretrain_steps, may fix the length whatever the
+    labeled set's size), else over the pseudo-labeled (unlabeled) set."""
+    aug, scale_base = augment_settings(s.to_dict())
+    pairs = list_pairs(data.labeled_root, read_list(data.labeled_list, data.labeled_root))
+    streams = [SegmentationPairs(pairs, scale_base, aug, s.seed)]
+    if s.mode == "pseudo":
+        streams.append(SegmentationPairs(pseudo_pairs(data.root, data.pseudo_list), scale_base, aug, s.seed + 1))
+        epoch_len = len(streams[1])
+    elif s.mode == "supervised":
+        streams.append(SegmentationPairs(pairs, scale_base, aug, s.seed + 1))
+        epoch_len = len(read_list(data.unlabeled_list))
+    else:
+        epoch_len = len(streams[0])
+    return streams, max(1, epoch_len // s.batch_size)
 
 
 def epoch_order(n, seed, round_, epoch, length):
@@ -66,36 +169,6 @@ def epoch_order(n, seed, round_, epoch, length):
     rng = np.random.default_rng([seed, round_, epoch])
     reps = math.ceil(length / n)
     return np.concatenate([rng.permutation(n) for _ in range(reps)])[:length]
-
-
-RUNTIME_ONLY = ("compile",)  # settings that change how, not what, a run computes
-
-
-def fingerprint(settings, init_ckpt, labeled_list=None, labeled_root=None, pseudo_list=None, unlabeled_list=None):
-    """What a resumable checkpoint must match, part by part, so that a mismatch can say what
-    changed: the settings (less RUNTIME_ONLY), the teacher's bytes, and the data the run trains
-    on: the labeled list and its labels, the pseudo-label list and its labels (a new alpha
-    makes new labels under the same list), the unlabeled list (the control's epoch length).
-    Labels are digested from the size + sha256 records their stage wrote (dars.manifest)."""
-    what = {k: v for k, v in settings.items() if k not in RUNTIME_ONLY}
-    parts = {"settings": hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()}
-    if init_ckpt:
-        parts["teacher"] = file_sha256(init_ckpt)
-    if labeled_list:
-        parts["labeled list"] = list_digest(labeled_list, labeled_root)
-    if pseudo_list:
-        parts["pseudo labels"] = list_digest(pseudo_list, Path(pseudo_list).parent)
-    if unlabeled_list:
-        parts["unlabeled list"] = list_digest(unlabeled_list)
-    return parts
-
-
-def fingerprint_changes(saved, current):
-    """Words for the resume log: which parts of a saved fingerprint differ from the current one."""
-    if not isinstance(saved, dict):  # a single digest, from before fingerprints had parts
-        return "it predates per-part fingerprints (settings, teacher, data)"
-    changed = [k for k in dict.fromkeys([*current, *saved]) if saved.get(k) != current.get(k)]
-    return f"its {', '.join(changed)} changed since it was saved"
 
 
 class StepItems(Dataset):
@@ -113,14 +186,6 @@ class StepItems(Dataset):
         k, epoch, index = item
         self.streams[k].set_epoch(epoch)
         return k, self.streams[k][index]
-
-
-def save_checkpoint(path, payload):
-    """torch.save, atomically and byte-reproducibly: identical payloads give identical files."""
-    # Through a file object: given a path, torch names the archive's inner folder after the
-    # (random) temporary file, so identical checkpoints would differ in bytes and sha256.
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(payload, f)
 
 
 def collate_streams(items):
@@ -162,9 +227,131 @@ def quiet_worker(worker_id):
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
-def loss_precision(logits):
-    """Autocast's bf16/fp16 logits -> float32 for the loss; float32 (or float64) as they are."""
-    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+def make_loader(streams, run):
+    """One loader for the rest of the run (from the resumed step on)."""
+    s, rt = run.settings, run.rt
+    if rt.workers:
+        # A worker is one core of loading (torch already runs it single-threaded); OpenCV's own
+        # pool would oversubscribe. Set here, not in the worker: cv2.setNumThreads in a forked
+        # child deadlocks on the pool it inherited. This process does no image work meanwhile.
+        cv2.setNumThreads(1)
+    sampler = StepBatches([len(d) for d in streams], [s.seed, s.seed + 1][:len(streams)], s.round,
+                          run.steps_per_epoch, s.batch_size, run.step, run.total_steps, rt.ranks.rank, rt.ranks.world)
+    # Its own generator: a DataLoader otherwise draws its base seed from the global RNG, which
+    # would shift the dropout masks of a resumed run.
+    return DataLoader(StepItems(streams), batch_sampler=sampler, collate_fn=collate_streams,
+                      num_workers=rt.workers, pin_memory=rt.device.type == "cuda", persistent_workers=rt.workers > 0,
+                      worker_init_fn=quiet_worker if rt.workers else None,
+                      generator=torch.Generator().manual_seed(s.seed))
+
+
+# The loop.
+
+def new_sums():
+    return {"loss_labeled": 0.0, "loss_pseudo": 0.0, "n": 0}
+
+
+@dataclass
+class Run:
+    """A training run: what its steps update, and what its checkpoints hold (dars.checkpoint)."""
+    settings: TrainSettings
+    rt: runtime.TrainRuntime
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    backbone_init: dict | None
+    steps_per_epoch: int
+    total_steps: int
+    fingerprint: dict
+    last: Path | None              # work_dir/last.pt: the resume state
+    step: int = 0
+    history: list = field(default_factory=list)  # one entry per epoch
+    sums: dict = field(default_factory=new_sums)  # this epoch's loss sums, kept in checkpoints until its end
+
+    def count(self, means):
+        self.sums["loss_labeled"] += means[0]
+        if len(means) > 1:
+            self.sums["loss_pseudo"] += means[1]
+        self.sums["n"] += 1
+        self.step += 1
+
+    def close_epoch(self, lr, two_streams):
+        """The epoch's running means into the history; new sums."""
+        sums, n = self.sums, max(self.sums["n"], 1)
+        self.history.append({"epoch": self.step // self.steps_per_epoch, "iteration": self.step, "lr": lr,
+                             "loss_labeled": sums["loss_labeled"] / n,
+                             "loss_pseudo": sums["loss_pseudo"] / n if two_streams else None})
+        self.sums = new_sums()
+
+
+def poly_lr(base_lr, round_, step, total_steps, power):
+    progress = (round_ + step / total_steps) / (round_ + 1)
+    return base_lr * (1 - progress) ** power
+
+
+def run_steps(run, net, loader, stop):
+    """Each step: the poly learning rate; one labeled batch and, after round 0, a pseudo-labeled
+    (or, in the control, a second labeled) batch, their losses summed; one SGD step. The state
+    goes to work_dir/last.pt at epoch ends, every `checkpoint_every` steps and on a signal."""
+    s, rt, log = run.settings, run.rt, run.rt.log
+    t0 = time.time()
+    for batches in loader:
+        batches = [device_batch(x, y, rt.device, rt.image_format) for x, y in batches]
+        lr = poly_lr(s.base_lr, s.round, run.step, run.total_steps, s.poly_power)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+        with rt.autocast():
+            if rt.ranks.active:  # the same sum, normalised over the global batch
+                loss, means, peer_stop = global_mean_loss(net, batches, s.aux_weight, stop.signal, rt.device, rt.ranks)
+                finite = math.isfinite(sum(means))
+            else:
+                # The labeled batch's loss, then (rounds >= 1) the pseudo-labeled batch's or the
+                # control's second labeled batch's, summed with weight 1.
+                losses = [segmentation_loss(net, x, y, s.aux_weight) for x, y in batches]
+                loss = losses[0] if len(losses) == 1 else losses[0] + losses[1]
+                means, peer_stop = [t.item() for t in losses], False
+                finite = bool(torch.isfinite(loss))
+        if not finite:
+            value = sum(means) if rt.ranks.active else float(loss.detach())
+            raise DarsError(f"loss became {value} at step {run.step}; lower train.base_lr")
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.count(means)
+        stopping = stop.agreed(peer_stop, rt.ranks)
+        epoch_end = run.step % run.steps_per_epoch == 0
+        if epoch_end:
+            run.close_epoch(lr, two_streams=len(means) > 1)
+        if stopping or epoch_end:
+            if run.last:
+                save_training(run.last, run)
+            if epoch_end:
+                log(json.dumps(run.history[-1]) + f"  ({time.time() - t0:.0f}s)")
+            if stopping:
+                log(f"signal {stopping}: saved {run.last} at step {run.step}, exiting so a rerun resumes")
+                dd.barrier(rt.ranks)  # nobody exits (and so makes torchrun kill the rest) before the save
+                dd.teardown(rt.ranks)
+                raise SystemExit(128 + stopping)
+        elif run.last and s.checkpoint_every and run.step % s.checkpoint_every == 0:
+            save_training(run.last, run)
+
+
+class StopRequest:
+    """SIGTERM or SIGUSR1 (Slurm, before a time limit or on preemption): save, then exit after
+    this step so that a rerun resumes."""
+
+    def __init__(self):
+        self.signal = None
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, self.request)
+
+    def request(self, signum, frame):
+        self.signal = signum
+
+    def agreed(self, peer_stop, ranks):
+        """The signal to stop on after this step, or None."""
+        if ranks.active:  # only the all-reduced flag: every rank must stop (and save) at the same step
+            return (self.signal or signal.SIGTERM) if peer_stop else None
+        return self.signal
 
 
 def device_batch(images, labels, device, memory_format=torch.contiguous_format):
@@ -173,6 +360,11 @@ def device_batch(images, labels, device, memory_format=torch.contiguous_format):
     non_blocking = device.type == "cuda"
     x = normalize_batch(images.to(device, non_blocking=non_blocking)).contiguous(memory_format=memory_format)
     return x, labels.to(device, non_blocking=non_blocking).long()
+
+
+def loss_precision(logits):
+    """Autocast's bf16/fp16 logits -> float32 for the loss; float32 (or float64) as they are."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
 def segmentation_loss(model, images, labels, aux_weight, reduction="mean"):
@@ -199,204 +391,27 @@ def global_mean_loss(net, batches, aux_weight, stop_signal, device, ranks):
     return loss, [g[2 * i] / c if c else math.nan for i, c in enumerate(counts)], g[-1] > 0
 
 
-def train(settings, out_ckpt, root, labeled_list, unlabeled_list=None, pseudo_list=None,
-          init_ckpt=None, work_dir=None, threads=None, log=print, labeled_root=None):
-    """`labeled_root`: what the labeled list is relative to when it is not `root` (domain
-    adaptation: the source dataset; pseudo labels are of `root`'s images)."""
-    s = settings
-    round_, mode, seed = s["round"], s["mode"], s["seed"]
-    if mode not in ("pretrain", "pseudo", "supervised"):
-        raise DarsError(f"training mode {mode!r} unknown")
-    if mode == "pseudo" and not pseudo_list:
-        raise DarsError("a pseudo-label round needs a pseudo-label list (--pseudo)")
-    if round_ > 0 and not init_ckpt:
-        raise DarsError(f"round {round_} needs the teacher checkpoint (--init)")
-    bs = s["batch_size"]
-    ranks = dd.from_env()
-    if ranks.active:
-        if bs % ranks.world:
-            raise DarsError(f"batch_size {bs} is the global batch and must divide evenly over the "
-                            f"{ranks.world} ranks (train.batch_size or --nproc_per_node)")
-        device = dd.setup(ranks)
-        threads = max(1, threads // ranks.local_world) if threads else threads  # the job's threads, shared
-        if not ranks.main:
-            log = lambda message: None  # noqa: E731 (rank 0 speaks for all)
-    else:
-        device = pick_device()
-    workers = dd.resolve_workers(s.get("workers", "auto"), threads, device)
-    amp_dtype = resolve_amp(s.get("amp", "auto"), device)
-    channels_last = resolve_channels_last(s.get("channels_last", "auto"), device)
-    if threads:
-        # CPU: every thread computes (a loader worker's results do not depend on it). CUDA: the
-        # main process only launches kernels; the other threads belong to the loader workers.
-        torch.set_num_threads(threads if device.type == "cpu" else max(1, threads - workers))
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # one crop size all run: autotune each conv once
-    torch.manual_seed(seed * 1000 + round_)
+# `python -m dars train`
 
-    model = build_model(s["model"], s["num_classes"]).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if ranks.active:
-        model = dd.convert_sync_batchnorm(model, device)
-        if not ranks.main:  # its own dropout masks; the weights come from rank 0 (DDP broadcasts them)
-            torch.manual_seed(int(np.random.SeedSequence([seed, round_, ranks.rank]).generate_state(1)[0]))
-    optimizer = torch.optim.SGD(
-        [{"params": model.backbone_parameters(), "lr_mult": 1.0},
-         {"params": model.head_parameters(), "lr_mult": s["head_lr_mult"]}],
-        lr=s["base_lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
-    backbone_init = None  # the load report of the chain's backbone file (models/backbone_init.py)
-    if s.get("backbone_weights") and (round_ == 0 or s.get("reinit", False)):
-        from .models.pspnet import load_backbone
-        backbone_init = load_backbone(model, s["backbone_weights"], log=log)
-    if init_ckpt and not s.get("reinit", False):
-        teacher = read_checkpoint(init_ckpt)
-        model.load_state_dict(teacher["model"])
-        optimizer.load_state_dict(teacher["optimizer"])
-        backbone_init = teacher.get("backbone_init")  # a student inherits its teacher's initialisation
+def add_arguments(a):
+    """round 0 pretraining or a self-training round"""
+    a.add_argument("--settings", type=json_argument, required=True, help="resolved settings (JSON)")
+    a.add_argument("--root", required=True)
+    a.add_argument("--labeled", required=True)
+    a.add_argument("--labeled-root", help="root of the labeled list if not --root (domain adaptation: the source)")
+    a.add_argument("--nproc", type=int, default=1,
+                   help="GPUs of this job: > 1 relaunches under torchrun (DDP + SyncBatchNorm, one process per GPU)")
+    a.add_argument("--unlabeled")
+    a.add_argument("--pseudo", help="pseudo_labels.txt of this round")
+    a.add_argument("--init", help="teacher checkpoint (rounds >= 1)")
+    a.add_argument("--work-dir", help="resumable state lives here (not a Snakemake output)")
+    a.add_argument("--threads", type=int)
+    a.add_argument("--out", required=True)
 
-    aug, scale_base = augment_settings(s)
-    labeled_root = labeled_root or root
-    labeled = SegmentationPairs(list_pairs(labeled_root, read_list(labeled_list, labeled_root)), scale_base, aug, seed)
-    streams = [labeled]  # streams[1]: the dataset of each step's second batch
-    if mode == "pseudo":
-        streams.append(SegmentationPairs(pseudo_pairs(root, pseudo_list), scale_base, aug, seed + 1))
-        epoch_len = len(streams[1])
-    elif mode == "supervised":
-        streams.append(SegmentationPairs(labeled.pairs, scale_base, aug, seed + 1))
-        epoch_len = len(read_list(unlabeled_list))
-    else:
-        epoch_len = len(labeled)
-    steps_per_epoch = max(1, epoch_len // bs)
-    # `steps` (round 0's pretrain_steps) fixes the length whatever the labeled set's size, so the
-    # oracle and the ablations at split 1 train as long as a 1/8 baseline.
-    total_steps = s.get("steps") or steps_per_epoch * s["epochs"]
 
-    state = {"step": 0, "history": [], "sums": {"loss_labeled": 0.0, "loss_pseudo": 0.0, "n": 0}}
-    fp = fingerprint(s, init_ckpt, labeled_list, labeled_root, pseudo_list, unlabeled_list)
-    last = Path(work_dir) / "last.pt" if work_dir else None
-    ck = None
-    if last and last.is_file():
-        try:
-            ck = read_checkpoint(last)
-        except DarsError as e:  # our own resume state, not a user's file: start afresh, say why
-            log(f"{e}; starting afresh")
-    if ck is not None:
-        if ck.get("fingerprint") == fp:
-            model.load_state_dict(ck["model"])
-            optimizer.load_state_dict(ck["optimizer"])
-            per_rank = ck.get("rng_ranks")  # written by multi-rank runs: one state per rank
-            if per_rank and len(per_rank) == ranks.world:
-                torch.set_rng_state(per_rank[ranks.rank])
-            elif ranks.main:
-                torch.set_rng_state(ck["rng"])
-            cuda_rng = ck.get("cuda_rng")
-            if device.type == "cuda" and cuda_rng and len(cuda_rng) == ranks.world:
-                torch.cuda.set_rng_state(cuda_rng[ranks.rank], device)
-            state = {"step": ck["iteration"], "history": ck["history"], "sums": ck["sums"]}
-            log(f"resuming from {last} at step {state['step']}/{total_steps}")
-        else:
-            log(f"ignoring {last}: {fingerprint_changes(ck.get('fingerprint'), fp)}; starting afresh")
+def main(args):
+    train(args.settings, args.out, args.root, args.labeled, args.unlabeled, args.pseudo,
+          args.init, args.work_dir, args.threads, labeled_root=args.labeled_root)
 
-    def save(path, final=False):
-        # Collective under torchrun: every rank calls it at the same step, rank 0 writes.
-        rng_ranks = dd.gather(torch.get_rng_state(), ranks) if ranks.active else None
-        cuda_rng = dd.gather(torch.cuda.get_rng_state(device), ranks) if device.type == "cuda" else None
-        if not ranks.main:
-            return
-        payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                   "model_name": s["model"], "num_classes": s["num_classes"], "round": round_,
-                   "epoch": state["step"] / steps_per_epoch, "epochs": s["epochs"],
-                   "iteration": state["step"], "settings": s, "history": state["history"],
-                   "rng": torch.get_rng_state(), "sums": state["sums"], "fingerprint": fp, "complete": final}
-        if backbone_init:
-            payload["backbone_init"] = backbone_init
-        if rng_ranks:
-            payload["rng_ranks"] = rng_ranks
-        if cuda_rng:
-            payload["cuda_rng"] = cuda_rng
-        save_checkpoint(path, payload)
 
-    stop = {"signal": None}
-    def request_stop(signum, frame):
-        stop["signal"] = signum
-    for sig in (signal.SIGTERM, signal.SIGUSR1):
-        signal.signal(sig, request_stop)
-
-    if workers:
-        # A worker is one core of loading (torch already runs it single-threaded); OpenCV's own
-        # pool would oversubscribe. Set here, not in the worker: cv2.setNumThreads in a forked
-        # child deadlocks on the pool it inherited. This process does no image work meanwhile.
-        cv2.setNumThreads(1)
-    # One loader for the rest of the run. Its own generator: a DataLoader otherwise draws its
-    # base seed from the global RNG, which would shift the dropout masks of a resumed run.
-    sampler = StepBatches([len(d) for d in streams], [seed, seed + 1][:len(streams)], round_, steps_per_epoch, bs,
-                          state["step"], total_steps, ranks.rank, ranks.world)
-    loader = DataLoader(StepItems(streams), batch_sampler=sampler, collate_fn=collate_streams,
-                        num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-                        worker_init_fn=quiet_worker if workers else None,
-                        generator=torch.Generator().manual_seed(seed))
-    net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                  forward_sync_buffers=False) if ranks.active else model  # SyncBN syncs them
-    if s.get("compile"):
-        net = torch.compile(net)
-    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
-    image_format = torch.channels_last if channels_last else torch.contiguous_format
-    log(f"device {device}, world {ranks.world}, amp {amp_dtype or 'off'}, channels_last {channels_last}, "
-        f"compile {bool(s.get('compile'))}, loader workers {workers}, threads {torch.get_num_threads()}")
-
-    model.train()
-    t0 = time.time()
-    for batches in loader:
-        batches = [device_batch(x, y, device, image_format) for x, y in batches]
-        lr = poly_lr(s["base_lr"], round_, state["step"], total_steps, s["poly_power"])
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group["lr_mult"]
-        with autocast():
-            if ranks.active:
-                loss, means, peer_stop = global_mean_loss(net, batches, s["aux_weight"], stop["signal"], device, ranks)
-                finite = math.isfinite(sum(means))
-            else:
-                losses = [segmentation_loss(net, x, y, s["aux_weight"]) for x, y in batches]
-                loss = losses[0] if len(losses) == 1 else losses[0] + losses[1]
-                means, peer_stop = [t.item() for t in losses], False
-                finite = bool(torch.isfinite(loss))
-        if not finite:
-            value = sum(means) if ranks.active else float(loss.detach())
-            raise DarsError(f"loss became {value} at step {state['step']}; lower train.base_lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        state["sums"]["loss_labeled"] += means[0]
-        if len(means) > 1:
-            state["sums"]["loss_pseudo"] += means[1]
-        state["sums"]["n"] += 1
-        state["step"] += 1
-        if ranks.active:  # only the all-reduced flag: every rank must stop (and save) at the same step
-            stopping = (stop["signal"] or signal.SIGTERM) if peer_stop else None
-        else:
-            stopping = stop["signal"]
-        epoch_end = state["step"] % steps_per_epoch == 0
-        if epoch_end:  # running means of this epoch, kept in checkpoints until then
-            sums, n = state["sums"], max(state["sums"]["n"], 1)
-            state["history"].append({"epoch": state["step"] // steps_per_epoch, "iteration": state["step"], "lr": lr,
-                                     "loss_labeled": sums["loss_labeled"] / n,
-                                     "loss_pseudo": sums["loss_pseudo"] / n if len(streams) > 1 else None})
-            state["sums"] = {"loss_labeled": 0.0, "loss_pseudo": 0.0, "n": 0}
-        if stopping or epoch_end:
-            if last:
-                save(last)
-            if epoch_end:
-                log(json.dumps(state["history"][-1]) + f"  ({time.time() - t0:.0f}s)")
-            if stopping:
-                log(f"signal {stopping}: saved {last} at step {state['step']}, exiting so a rerun resumes")
-                dd.barrier(ranks)  # nobody exits (and so makes torchrun kill the rest) before the save
-                dd.teardown(ranks)
-                raise SystemExit(128 + stopping)
-        elif last and state["step"] % s["checkpoint_every"] == 0:
-            save(last)
-    save(out_ckpt, final=True)
-    if ranks.main and last and last.is_file():
-        last.unlink()  # the output now holds the same state
-    dd.barrier(ranks)
-    dd.teardown(ranks)
+COMMANDS = {"train": (add_arguments, main)}

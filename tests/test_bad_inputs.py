@@ -25,6 +25,7 @@ from test_workflow import snakemake, tiny_config
 
 from dars import pseudo
 from dars.__main__ import main
+from dars.checkpoint import save_checkpoint
 from dars.data.layouts import find_pairs
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
@@ -32,7 +33,7 @@ from dars.infer import infer_stage
 from dars.io import DarsError, read_label, write_json
 from dars.manifest import list_digest, manifest_path
 from dars.prior import prior_stage
-from dars.train import save_checkpoint, train
+from dars.train import train
 
 SHARDS = 2
 

@@ -10,8 +10,8 @@ from test_train import SETTINGS
 
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
-from dars.infer import load_model, predict_probs
 from dars.io import read_image
+from dars.slide import load_model, predict_probs
 from dars.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -71,6 +71,6 @@ def test_cuda_folded_inference_and_evaluation(tiny_cityscapes, split_dir, tmp_pa
     exact = predict_probs(cpu_model, image, mode="slide", window=[32, 48])
     assert (fast - exact).abs().max() < 0.05
     assert (fast.argmax(0) == exact.argmax(0)).float().mean() > 0.97
-    evaluate_stage(tmp_path / "m.pt", tiny_cityscapes, tmp_path / "miou.json", mode="slide")
+    evaluate_stage(tmp_path / "m.pt", tiny_cityscapes, tmp_path / "miou.json", {"mode": "slide"})
     saved = json.loads((tmp_path / "miou.json").read_text())
     assert saved["precision"].startswith("bf16") and 0 <= saved["miou"] <= 1

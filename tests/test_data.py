@@ -6,7 +6,8 @@ import pytest
 import torch
 from conftest import write_cityscapes_tree
 
-from dars.data.cityscapes import find_pairs, image_id, prepare_train_ids, read_list
+from dars.data.cityscapes import find_pairs, prepare_train_ids
+from dars.data.lists import image_id, read_ids, read_list, read_pseudo_list, write_list
 from dars.data.splits import make_split
 from dars.data.transforms import MEAN, augment, normalize_batch, to_tensors
 from dars.io import DarsError, read_image, read_label
@@ -19,6 +20,29 @@ def test_find_pairs_and_ids(tiny_cityscapes):
     img, lab = pairs[0]
     assert img.startswith("leftImg8bit/train/") and lab.endswith("_gtFine_labelTrainIds.png")
     assert image_id(img) == "aachen_000000_000019"
+
+
+def test_list_formats(tmp_path):
+    """One reader per format: pair lists (comments and blank lines skipped), pseudo_labels.txt
+    (labels beside the list), id lists; write_list is read_list's inverse."""
+    pairs = [("leftImg8bit/train/a/a_000000_000019_leftImg8bit.png", "gtFine/train/a/a_000000_000019_x.png"),
+             ("images/00001.png", "labels_trainIds/00001.png")]
+    write_list(tmp_path / "l.txt", pairs)
+    assert (tmp_path / "l.txt").read_text() == "".join(f"{i} {lab}\n" for i, lab in pairs)
+    (tmp_path / "c.txt").write_text("# a comment\n\n" + (tmp_path / "l.txt").read_text())
+    assert read_list(tmp_path / "l.txt") == read_list(tmp_path / "c.txt") == pairs
+    (tmp_path / "run/pseudo/0").mkdir(parents=True)
+    write_list(tmp_path / "run/pseudo_labels.txt", [(pairs[1][0], "pseudo/0/00001.png")])
+    assert read_pseudo_list(tmp_path / "run/pseudo_labels.txt") == [(pairs[1][0], tmp_path / "run/pseudo/0/00001.png")]
+    (tmp_path / "bad.txt").write_text("one two three\n")
+    with pytest.raises(DarsError, match="bad.txt:1: expected"):
+        read_list(tmp_path / "bad.txt")
+    with pytest.raises(DarsError, match="list file not found"):
+        read_pseudo_list(tmp_path / "missing.txt")
+    (tmp_path / "ids.txt").write_text("00002\n# skipped\n\n/JPEGImages/2007_000032.jpg /SegmentationClassAug/x.png\n")
+    assert read_ids(tmp_path / "ids.txt") == ["00002", "2007_000032"]
+    assert [image_id(i) for i, _ in pairs] == ["a_000000_000019", "00001"]
+    assert image_id("scannet_frames_25k/scene0000_00/color/000100.jpg") == "scene0000_00_000100"
 
 
 def test_missing_root_and_missing_trainids(tmp_path):

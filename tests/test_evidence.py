@@ -8,7 +8,7 @@ import pytest
 import yaml
 from test_workflow import REPO, snakemake, tiny_config
 
-from dars import evidence, tables
+from dars import evidence, records, tables
 from dars.io import read_label, write_json
 
 
@@ -69,20 +69,20 @@ def test_evidence_plans_five_seeds_with_the_shipped_config(tmp_path):
 
 
 def value(seeds, values, metric="miou"):
-    return tables.Value(metric, float(np.mean(values)), tables._std(values) if len(values) > 1 else 0.0,
+    return records.Value(metric, float(np.mean(values)), records.sample_std(values) if len(values) > 1 else 0.0,
                         len(values), tuple(seeds), values=tuple(values))
 
 
 def test_paired_gain_is_the_per_seed_difference():
     a = value([0, 1, 2], [0.50, 0.60, 0.40])
     b = value([0, 1, 2, 3], [0.45, 0.62, 0.30, 0.9])  # seed 3 has no partner: left out
-    g = tables.paired_gain(a, b)
+    g = records.paired_gain(a, b)
     d = [0.05, -0.02, 0.10]
     assert g.gain and g.n == 3 and g.seeds == (0, 1, 2)
     assert g.mean == pytest.approx(np.mean(d)) and g.std == pytest.approx(np.std(d, ddof=1))
     assert g.wins == 2  # two of three differences have the mean's (positive) sign
     assert tables.fmt(g) == f"+{100 * np.mean(d):.1f} ± {100 * np.std(d, ddof=1):.1f} [2/3]"
-    assert tables.paired_gain(a, value([7], [0.1])) is None
+    assert records.paired_gain(a, value([7], [0.1])) is None
 
 
 def _runs(tmp_path, name, seeds, mious, iteration, stage):
@@ -107,8 +107,8 @@ def test_converged_gate_is_computed_from_the_runs(tmp_path, control_gain, ok):
             ("round 0", "baseline", base, 100, "round0"),
             ("oracle (all labels)", "oracle", [m + 0.1 for m in base], 100, "oracle"),
             ("supervised r1", "supervised", [m + control_gain for m in base], 50, "supervised/r1")]:
-        runs = tables.load_cell(_runs(tmp_path, name, seeds, mious, it, stage), label)
-        cells[label] = (runs, tables.stat([r["miou"] for r in runs], "miou", runs), None)
+        runs = records.load_cell(_runs(tmp_path, name, seeds, mious, it, stage), label)
+        cells[label] = (runs, records.stat([r["miou"] for r in runs], "miou", runs), None)
     spec = {"comparisons": [["converged", "supervised r1", "round 0"],
                             ["label_limited", "oracle (all labels)", "round 0"]]}
     g = evidence.gates(cells, spec)

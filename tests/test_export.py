@@ -200,7 +200,8 @@ def test_export_paths_in_the_rule_file_are_quoted():
 
 
 def test_voc_exports_palette_indices_and_other_layouts_train_ids(tmp_path):
-    from dars.classes import class_set, voc_palette
+    from dars.classes import voc_palette
+    from dars.data.layouts import class_set
     from dars.export import FORMATS, TRAIN_IDS
     ids = np.arange(21, dtype=np.uint8).repeat(3).reshape(7, 9)
     fmt, write = FORMATS["voc"]

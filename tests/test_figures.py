@@ -12,7 +12,8 @@ from conftest import write_cityscapes_tree
 
 from dars import figures
 from dars.classes import IGNORE, NUM_CLASSES, PALETTE
-from dars.data.cityscapes import find_pairs, image_id
+from dars.data.cityscapes import find_pairs
+from dars.data.lists import image_id
 from dars.io import DarsError, read_label, write_json, write_png
 
 ROAD, CAR = 0, 13
@@ -76,6 +77,30 @@ def test_panels_errors(data, tmp_path):
     with pytest.raises(DarsError, match="matches 0 images"):
         figures.panels_figure(data["root"], {"x": str(data["flat"])}, tmp_path / "e.png", images=["nowhere_1"])
     assert not (tmp_path / "e.png").exists()
+
+
+def test_panels_of_another_layout(tmp_path):
+    """Images and their ground truth come from the layout registry: a GTA5 tree, whatever its paths."""
+    root = tmp_path / "gta5"
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(1, 4):
+        write_png(root / f"images/{i:05d}.png", rng.integers(0, 256, (16, 32, 3), dtype=np.uint8), rgb=True)
+        write_png(root / f"labels_trainIds/{i:05d}.png", np.full((16, 32), CAR, np.uint8))
+        write_png(tmp_path / f"run/pseudo/0/{i:05d}.png", np.full((16, 32), ROAD, np.uint8))
+        lines.append(f"images/{i:05d}.png pseudo/0/{i:05d}.png")
+    (tmp_path / "run/pseudo_labels.txt").write_text("\n".join(lines) + "\n")
+    runs = {"ST": str(tmp_path / "run/pseudo_labels.txt")}
+    out = figures.panels_figure(root, runs, tmp_path / "g.png", pseudo_list=runs["ST"], num_images=2,
+                                panel_width=32, legend=False, layout="gta5")
+    assert out.shape[0] == 30 + 2 * (16 + figures.GAP)
+    by_id = figures.panels_figure(root, runs, tmp_path / "h.png", images=["00001", "00002"], panel_width=32,
+                                  legend=False, layout="gta5")
+    assert np.array_equal(by_id, out)
+    gt_panel = out[30 + figures.GAP:30 + figures.GAP + 16, 26 + 2 * figures.GAP + 32:26 + 2 * figures.GAP + 64]
+    assert {tuple(int(v) for v in c) for c in gt_panel.reshape(-1, 3)} == {tuple(int(v) for v in PALETTE[CAR])}
+    with pytest.raises(DarsError, match="matches 0 images of the gta5 layout"):
+        figures.panels_figure(root, runs, tmp_path / "x.png", images=["99999"], layout="gta5")
 
 
 def test_predictions(data, tmp_path):
@@ -154,13 +179,16 @@ def test_iou_bars(tmp_path):
 
 def test_cli_and_inputs(data, tmp_path):
     p = argparse.ArgumentParser()
-    figures.add_cli(p.add_subparsers(dest="stage"))
-    spec = {"kind": "panels", "root": str(data["root"]), "runs": {"ST": str(data["st"] / "pseudo")},
+    sub = p.add_subparsers(dest="stage")
+    for name, (add_arguments, main) in figures.COMMANDS.items():
+        add_arguments(sub.add_parser(name))
+        sub.choices[name].set_defaults(handler=main)
+    spec = {"kind": "panels", "root": str(data["root"]), "runs": {"ST": str(data["st"] / "pseudo_labels.txt")},
             "pseudo_list": str(data["st"] / "pseudo_labels.txt"), "num_images": 1, "panel_width": 64}
     args = p.parse_args(["paper-figure", "--spec", json.dumps(spec), "--out", str(tmp_path / "f.png")])
     args.handler(args)
     assert cv2.imread(str(tmp_path / "f.png")).shape[1] == 26 + 3 * (64 + figures.GAP)
-    assert figures.spec_inputs(spec) == [str(data["st"] / "pseudo_labels.txt")]  # listed once
+    assert figures.spec_inputs(spec) == [str(data["st"] / "pseudo_labels.txt")]  # listed once, as the spec says
     args = p.parse_args(["paper-figure", "--spec", '{"kind": "pie"}', "--out", str(tmp_path / "g.png")])
     with pytest.raises(DarsError, match="'kind' must be"):
         args.handler(args)

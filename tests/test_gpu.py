@@ -29,8 +29,8 @@ def test_cpu_without_cuda_and_cuda0_with_one_visible_gpu(tmp_path):
         assert gpu.claim_device(device_count=1, env=env, lock_dir=locks) == torch.device("cuda", 0)
     assert not locks.exists()  # nothing to share: no lock taken
     if not torch.cuda.is_available():
-        from dars.infer import pick_device
-        assert pick_device() == torch.device("cpu")
+        from dars.runtime import for_inference
+        assert for_inference(None) == (torch.device("cpu"), 0)  # the stages' device, no decoding workers
 
 
 def test_lock_names_follow_cuda_visible_devices():

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from dars.classes import CLASS_NAMES, PALETTE
-from dars.inspect import LOW_CONFIDENCE, inspect, render_overlay
+from dars.inspect import inspect
 from dars.io import DarsError, write_png
+from dars.overlay import LOW_CONFIDENCE, render_overlay
 from dars.shards import ShardWriter
 
 H, W = 64, 96  # titles cover the top ~16 rows; checks look below them
@@ -65,6 +66,20 @@ def test_image_list_and_split_json(tmp_path):
         "labeled_class_images": [3] + [0] * 18, "missing_classes": list(CLASS_NAMES[1:])})
     s = inspect(split)
     assert "num_unlabeled: 17" in s and "random" in s and "bicycle" in s
+
+
+def test_command_prints_the_summary(tmp_path, capsys):
+    import argparse
+
+    from dars import inspect as module
+    (add_arguments, main), = module.COMMANDS.values()
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    lst = tmp_path / "labeled.txt"
+    lst.write_text("".join(f"{image_rel(i)} {gt_rel(i)}\n" for i in IDS + IDS[:1]))
+    main(p.parse_args([str(lst)]))
+    out = capsys.readouterr().out
+    assert "4 pairs" in out and f"WARNING: 1 duplicated image ids, e.g. ['{IDS[0]}']" in out
 
 
 def test_prior(tmp_path):

@@ -6,8 +6,8 @@ import stat
 import pytest
 import torch
 
+from dars.checkpoint import save_checkpoint
 from dars.io import atomic_dir, write_json
-from dars.train import save_checkpoint
 
 
 @pytest.fixture(params=[0o022, 0o027])
@@ -50,9 +50,9 @@ def test_identical_checkpoints_are_byte_identical(tmp_path):
 
 
 def test_a_truncated_checkpoint_is_named_with_the_fix(tmp_path):
-    from dars.infer import load_model
     from dars.io import DarsError
     from dars.models import build_model
+    from dars.slide import load_model
     path = tmp_path / "round0/model.pt"
     save_checkpoint(path, {"model": build_model("lite", 19).state_dict(), "model_name": "lite", "num_classes": 19})
     load_model(path, "cpu")

@@ -6,7 +6,7 @@ from PIL import Image
 
 from dars import classes
 from dars.data import layouts
-from dars.data.cityscapes import image_id
+from dars.data.lists import image_id
 from dars.io import DarsError, read_label, write_png
 
 H, W = 16, 24
@@ -44,6 +44,20 @@ def check_never_overwrites(name, root, pairs):
     assert (read_label(gone) == before).all()
 
 
+def check_labels(name, root, pairs):
+    for _, lab in pairs:
+        layouts.check_train_ids(root / lab, read_label(root / lab), layouts.class_set(name).num_classes)
+
+
+def check_path_rules(name, root, pairs):
+    """The registry's path rules agree with find_pairs: image -> label, image id -> image, root -> layout."""
+    assert layouts.recognise(root) == name
+    for image, label in pairs:
+        assert layouts.label_path(name, image) == label
+        assert layouts.images_with_id(name, root, image_id(image)) == [image]
+    assert layouts.images_with_id(name, root, "no_such_image") == []
+
+
 # ---- Cityscapes ------------------------------------------------------------------------------
 
 def write_cityscapes(root, rng):
@@ -71,7 +85,8 @@ def test_cityscapes_through_registry(tmp_path):
         got = read_label(root / lab)
         assert (got == expect(CS_MAP, sources[lab])).all()
         assert tuple(got[0, :3]) == (13, 255, 0)
-    layouts.check_labels("cityscapes", root, pairs)
+    check_labels("cityscapes", root, pairs)
+    check_path_rules("cityscapes", root, pairs + layouts.find_pairs("cityscapes", root, "val"))
     check_never_overwrites("cityscapes", root, pairs)
 
 
@@ -102,6 +117,7 @@ def test_gta5_prepare_and_pairs(tmp_path):
         got = read_label(root / lab)
         assert (got == expect(CS_MAP, sources[lab])).all() and tuple(got[0, :2]) == (13, 255)
     assert layouts.class_set("gta5").names == classes.CLASS_NAMES
+    check_path_rules("gta5", root, pairs)
     check_never_overwrites("gta5", root, pairs)
 
 
@@ -189,8 +205,9 @@ def test_scannet_prepare_and_pairs(tmp_path):
         assert ("color_resized" in img) != img.startswith("scannet_frames_25k/scene0002_01/")
     ids = [image_id(i) for i, _ in train + val]
     assert len(set(ids)) == 6 and "scene0000_00_000100" in ids
-    layouts.check_labels("scannet", root, train)
+    check_labels("scannet", root, train)
     assert layouts.class_set("scannet").num_classes == 20
+    check_path_rules("scannet", root, train + val)
     check_never_overwrites("scannet", root, train)
 
 
@@ -245,6 +262,7 @@ def test_voc_pairs(tmp_path, train_list):
         assert (got == labels[lab]).all() and tuple(got[0, :2]) == (255, 20)
     assert layouts.class_set("voc").num_classes == 21
     assert tuple(layouts.class_set("voc").palette[15]) == (192, 128, 128)  # person
+    check_path_rules("voc", root, train)
 
 
 def test_voc_rejects_colour_and_out_of_range_labels(tmp_path):
@@ -275,14 +293,14 @@ def test_missing_and_wrong_roots(tmp_path, name, folder):
 
 def test_unknown_layout_and_class_sets(tmp_path):
     for call in (lambda: layouts.find_pairs("kitti", tmp_path, "train"), lambda: layouts.prepare("kitti", tmp_path),
-                 lambda: layouts.class_set("kitti"), lambda: classes.class_set("kitti")):
+                 lambda: layouts.class_set("kitti"), lambda: layouts.label_path("kitti", "a.png")):
         with pytest.raises(DarsError, match="unknown dataset layout 'kitti'; known layouts: cityscapes, gta5"):
             call()
-    assert set(layouts.LAYOUTS) == set(classes.CLASS_SETS)
+    assert {lay.classes.name for lay in layouts.LAYOUTS.values()} == set(layouts.LAYOUTS)
     for name, size in (("cityscapes", 19), ("gta5", 19), ("scannet", 20), ("voc", 21)):
-        cs = classes.class_set(name)
+        cs = layouts.class_set(name)
         assert cs.num_classes == size and cs.palette.shape == (size, 3) and len(set(cs.names)) == size
-    assert classes.class_set("cityscapes").names == classes.CLASS_NAMES and classes.NUM_CLASSES == 19
-    assert (classes.class_set("cityscapes").colorize(np.array([[0, 255]], np.uint8))
+    assert layouts.class_set("cityscapes").names == classes.CLASS_NAMES and classes.NUM_CLASSES == 19
+    assert (layouts.class_set("cityscapes").colorize(np.array([[0, 255]], np.uint8))
             == [[classes.PALETTE[0], (0, 0, 0)]]).all()
     assert classes.SCANNET_NYU40_IDS[classes.SCANNET_CLASS_NAMES.index("toilet")] == 33

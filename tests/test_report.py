@@ -137,3 +137,22 @@ def test_method_table_rejects_mixed_rounds_and_protocols(tmp_path):
         method_table([run(tmp_path, method="st"), run(tmp_path, method="dars", protocol="multi-scale")],
                      tmp_path / "m.csv", tmp_path / "m.md")
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_commands_declare_the_cli_flags(tmp_path):
+    """`aggregate` and `table` as dars/__main__.py registers them: report.COMMANDS."""
+    import argparse
+
+    from dars import report
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="stage")
+    for name, (add_arguments, main) in report.COMMANDS.items():
+        add_arguments(sub.add_parser(name))
+        sub.choices[name].set_defaults(handler=main)
+    files = [str(run(tmp_path, seed=s, miou=m)) for s, m in ((0, 0.5), (1, 0.6))]
+    args = p.parse_args(["aggregate", *files, "--out", str(tmp_path / "agg.json")])
+    args.handler(args)
+    assert json.loads((tmp_path / "agg.json").read_text())["miou_mean"] == pytest.approx(0.55)
+    args = p.parse_args(["table", *files, "--out-csv", str(tmp_path / "t.csv"), "--out-md", str(tmp_path / "t.md")])
+    args.handler(args)
+    assert (tmp_path / "t.md").read_text().startswith("Table: mIoU (%)")

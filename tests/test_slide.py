@@ -12,11 +12,12 @@ from dars import slide
 from dars.data.cityscapes import find_pairs
 from dars.data.transforms import resize_pair, to_tensors
 from dars.evaluate import evaluate_stage
-from dars.infer import infer_stage, resolve_window
-from dars.infer import predict_probs as infer_predict_probs
+from dars.infer import infer_stage
 from dars.io import DarsError
 from dars.models import build_model
+from dars.settings import PredictSettings
 from dars.shards import Shard
+from dars.slide import resolve_window
 
 C = 19
 
@@ -166,12 +167,12 @@ def test_whole_mode_is_bit_identical_to_the_original(resize, flip):
     model, im = lite(), image(48, 96)
     expected = original_predict_probs(model, im, resize, flip)
     assert torch.equal(slide.predict_probs(model, im, resize=resize, flip=flip), expected)
-    assert torch.equal(infer_predict_probs(model, im, resize, flip, "cpu"), expected)  # old call style
+    assert torch.equal(slide.predict_probs(model, im, resize, flip, "cpu"), expected)  # positional call style
 
 
 def test_slide_at_a_resize_returns_probabilities_at_the_image_size():
     model, im = lite(), image(60, 100)
-    probs = infer_predict_probs(model, im, (40, 72), True, "cpu", mode="slide", window=(32, 48))
+    probs = slide.predict_probs(model, im, (40, 72), True, "cpu", mode="slide", window=(32, 48))
     assert probs.shape == (C, 60, 100) and probs.dtype == torch.float32
     assert torch.allclose(probs.sum(0), torch.ones(60, 100), atol=1e-5)
 
@@ -207,14 +208,14 @@ def test_stages_run_the_sliding_window_at_the_training_crop(tiny_cityscapes, tmp
                 "iteration": 1, "settings": {"crop": [24, 48]}}, ckpt)
     listed = tmp_path / "list.txt"
     listed.write_text("".join(f"{i} {lab}\n" for i, lab in find_pairs(tiny_cityscapes, "train")[:2]))
-    infer_stage(ckpt, tiny_cityscapes, listed, tmp_path / "shard", 1, 0, mode="slide", batch_windows=2)
+    infer_stage(ckpt, tiny_cityscapes, listed, tmp_path / "shard", 1, 0, PredictSettings(mode="slide", batch_windows=2))
     meta, pred, conf = Shard(tmp_path / "shard").get(0)
     assert pred.shape == (32, 64) and conf.dtype == "float16" and 0 < conf.min() and conf.max() <= 1
-    out = evaluate_stage(ckpt, tiny_cityscapes, tmp_path / "miou.json", resize=(40, 80), mode="slide")
+    out = evaluate_stage(ckpt, tiny_cityscapes, tmp_path / "miou.json", PredictSettings(resize=(40, 80), mode="slide"))
     saved = json.loads((tmp_path / "miou.json").read_text())
     assert saved["protocol"] == "slide 24x48 stride 16x32 at 40x80, flip" == out["protocol"]
     assert saved["window"] == [24, 48] and saved["stride"] == [16, 32] and saved["precision"] == "fp32"
-    whole = evaluate_stage(ckpt, tiny_cityscapes, tmp_path / "whole.json", flip=False)
+    whole = evaluate_stage(ckpt, tiny_cityscapes, tmp_path / "whole.json", {"flip": False})
     assert whole["protocol"] == "whole image at 32x64 (native)" and whole["window"] is None
 
 

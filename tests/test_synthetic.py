@@ -16,9 +16,9 @@ from dars.classes import (
     TRAINID_TO_LABELID,
     train_ids_to_label_ids,
 )
-from dars.data import synthetic
-from dars.data.synthetic import TRAIN_CITIES, VAL_CITIES, generate, rare_plan, render
 from dars.io import DarsError
+from dars.synthetic import TRAIN_CITIES, VAL_CITIES, generate, rare_plan, render
+from dars.synthetic import dataset as synthetic
 
 SMALL = dict(num_train=24, num_val=8, height=64, width=128)
 VOID_IDS = {0, 1, 4, 6, 9}

@@ -8,6 +8,7 @@ import pytest
 
 from dars import tables
 from dars.io import DarsError, write_json
+from dars.records import Value
 
 NAMES = ["road", "car", "pole", "rider"]
 # Val ground truth: road 90%, car 9.5%, pole 0.5% (the only tail class), rider absent from val.
@@ -126,7 +127,8 @@ def test_sweep_orientations_and_reference(runs, tmp_path):
     spec = {"kind": "sweep", "corner": "(beta_min, beta_max)", "rows": {"(0.5, 1.5)": runs["dars"]}}
     table = tables.build_table(spec)
     assert table.columns == ["mIoU (%)"] and [r[0] for r in table.rows] == ["(0.5, 1.5)"]
-    kl = tables.build_table({"kind": "sweep", "metric": "kl_true_pseudo", "columns": {"a": runs["dars"]}})
+    kl = tables.build_table({"kind": "sweep", "metric": "kl_true_pseudo", "columns": {"a": runs["dars"]},
+                             "pseudo_stats": {"a": pseudo_stats(runs["dars"])}})
     assert tables.fmt(kl.rows[0][1][0]) == "0.0130 ± 0.0036"
 
 
@@ -156,9 +158,14 @@ def test_iterative(runs, tmp_path):
         tables.build_table(spec)
 
 
+def pseudo_stats(files):
+    return [f.replace("miou.json", "pseudo_stats.json") for f in files]
+
+
 def test_kl_table(runs, tmp_path):
     spec = {"kind": "kl", "title": "S7", "baseline": "Baseline",
-            "rows": {"Baseline": runs["base"], "supervised": runs["sup"], "DARS": runs["dars"]}}
+            "rows": {"Baseline": runs["base"], "supervised": runs["sup"], "DARS": runs["dars"]},
+            "pseudo_stats": {"DARS": pseudo_stats(runs["dars"])}}
     tables.write_table(spec, tmp_path / "s7.csv", tmp_path / "s7.md")
     md = (tmp_path / "s7.md").read_text().splitlines()
     assert md[2] == "| method | D_KL(true ‖ pseudo) | mIoU (%) | gain (mIoU) |"
@@ -172,21 +179,28 @@ def test_kl_table(runs, tmp_path):
     write_json(runs["root"] / "seed0/dars/round2/pseudo_stats.json", {"labeler": "st", "alpha": 0.5, "gt": {}})
     with pytest.raises(DarsError, match="labeler 'st'"):
         tables.build_table(spec)
+    # The spec lists every file it reads: the rows' miou.json and the listed pseudo_stats.json.
     inputs = tables.spec_inputs(spec)
-    assert runs["dars"][0].replace("miou.json", "pseudo_stats.json") in inputs
-    assert not any("round0" in f and "pseudo_stats" in f for f in inputs)
-    assert not any("supervised" in f and "pseudo_stats" in f for f in inputs)
+    assert inputs == runs["base"] + runs["sup"] + runs["dars"] + pseudo_stats(runs["dars"])
+    # A row trained on pseudo labels needs its pseudo_stats.json listed, one per run.
+    with pytest.raises(DarsError, match="no pseudo_stats.json is listed"):
+        tables.build_table(dict(spec, pseudo_stats={}))
+    with pytest.raises(DarsError, match="1 pseudo_stats.json file"):
+        tables.build_table(dict(spec, pseudo_stats={"DARS": pseudo_stats(runs["dars"])[:1]}))
 
 
 def test_gain_never_negative_zero():
-    assert tables.fmt(tables.Value("miou", -1e-5, gain=True)) == "+0.0"
-    assert tables.fmt(tables.Value("miou", -0.012, gain=True)) == "-1.2"
-    assert tables.fmt(tables.Value("kl_true_pseudo", 0.01234, 0.001, 2)) == "0.0123 ± 0.0010"
+    assert tables.fmt(Value("miou", -1e-5, gain=True)) == "+0.0"
+    assert tables.fmt(Value("miou", -0.012, gain=True)) == "-1.2"
+    assert tables.fmt(Value("kl_true_pseudo", 0.01234, 0.001, 2)) == "0.0123 ± 0.0010"
 
 
 def test_cli(runs, tmp_path):
     p = argparse.ArgumentParser()
-    tables.add_cli(p.add_subparsers(dest="stage"))
+    sub = p.add_subparsers(dest="stage")
+    for name, (add_arguments, main) in tables.COMMANDS.items():
+        add_arguments(sub.add_parser(name))
+        sub.choices[name].set_defaults(handler=main)
     spec = {"kind": "per_class", "val_prior": runs["prior"], "rows": {"DARS": runs["dars"]}}
     out = tmp_path / "out"
     args = p.parse_args(["paper-table", "--spec", json.dumps(spec), "--out-csv", str(out / "a.csv"),

@@ -6,6 +6,8 @@ import torch
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
 from dars.infer import infer_stage, shard_slice
+from dars.io import DarsError
+from dars.settings import PredictSettings, TrainSettings
 from dars.shards import Shard
 from dars.train import poly_lr, train
 
@@ -21,6 +23,32 @@ SETTINGS = {
 def split_dir(tiny_cityscapes, tmp_path):
     make_split(tiny_cityscapes, 2, 0, tmp_path / "split", "tiny")
     return tmp_path / "split"
+
+
+def test_train_settings_give_back_the_dict_they_were_built_from():
+    """Checkpoints store to_dict() and the resume fingerprint digests it: the same keys in the
+    same order, the same value objects, optional keys only where the source had them."""
+    source = json.loads(json.dumps(dict(SETTINGS, amp="bf16", future_key=[1, 2])))
+    s = TrainSettings.of(source)
+    out = s.to_dict()
+    assert out == source and list(out) == list(source)
+    assert all(out[k] is source[k] for k in source) and all(a is b for a, b in zip(out, source))
+    assert s.amp == "bf16" and s.compile is False and s.extra == {"future_key": [1, 2]}
+    assert TrainSettings.of(s) is s
+    digest = TrainSettings.of(SETTINGS).digest()
+    assert TrainSettings.of(dict(SETTINGS, compile=True)).digest() == digest  # runtime only
+    assert TrainSettings.of(dict(SETTINGS, epochs=4)).digest() != digest
+    assert TrainSettings(**SETTINGS).to_dict() == SETTINGS
+    with pytest.raises(DarsError, match="lack base_lr"):
+        TrainSettings.of({k: v for k, v in SETTINGS.items() if k != "base_lr"})
+
+
+def test_predict_settings_are_parsed_once_with_defaults():
+    assert PredictSettings.of(None) == PredictSettings() == PredictSettings.of({})
+    s = PredictSettings.of({"mode": "slide", "window": [48, 96], "teacher_fusion": "logits"})
+    assert (s.mode, s.window, s.flip, s.batch_windows, s.teacher_fusion) == ("slide", [48, 96], True, 8, "logits")
+    with pytest.raises(DarsError, match="windw"):
+        PredictSettings.of({"windw": 48})
 
 
 def test_poly_schedule_continues_across_rounds():
@@ -90,7 +118,7 @@ def test_decoding_workers_change_nothing(tiny_cityscapes, split_dir, tmp_path, m
     train(dict(SETTINGS, epochs=1), tmp_path / "m.pt", tiny_cityscapes, split_dir / "labeled.txt", log=lambda m: None)
     outputs = {}
     for workers in (0, 2):
-        monkeypatch.setattr("dars.infer.resolve_workers", lambda value, threads, device, workers=workers: workers)
+        monkeypatch.setattr("dars.runtime.resolve_workers", lambda value, threads, device, workers=workers: workers)
         base = tmp_path / f"w{workers}"
         infer_stage(tmp_path / "m.pt", tiny_cityscapes, split_dir / "unlabeled.txt", base / "shard", 2, 1, threads=3)
         evaluate_stage(tmp_path / "m.pt", tiny_cityscapes, base / "miou.json", threads=3)

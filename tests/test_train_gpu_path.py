@@ -25,10 +25,9 @@ from test_train import SETTINGS
 
 from dars.data.dataset import SegmentationPairs
 from dars.data.splits import make_split
-from dars.distributed import resolve_workers
-from dars.infer import load_model
 from dars.io import DarsError
-from dars.precision import resolve_amp, resolve_channels_last
+from dars.runtime import resolve_amp, resolve_channels_last, resolve_workers
+from dars.slide import load_model
 from dars.train import StepBatches, train
 
 REPO = Path(__file__).resolve().parents[1]

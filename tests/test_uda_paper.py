@@ -77,3 +77,22 @@ def test_paper_specs_resolve_presets_into_runs():
     config["paper"]["alpha_sweep"]["70%"] = "nonexistent"
     with pytest.raises(DarsError, match="paper.alpha_sweep.70%"):
         paper.table_spec(config, "s1")
+
+
+def test_specs_list_the_pseudo_stats_of_labeler_rows_only():
+    """Which runs have a pseudo_stats.json comes from each preset's labeler, never from a directory
+    name: a control preset under another name than `supervised` is no KL row and has none."""
+    import yaml
+
+    from dars import tables
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    s7 = paper.table_spec(config, "s7")
+    assert list(s7["pseudo_stats"]) == [k for k in s7["rows"] if k != "Source only"]
+    assert s7["pseudo_stats"]["DARS (TD)"][0] == "results/synthetic_uda/split0/seed0/dars_td/round1/pseudo_stats.json"
+    config["methods"]["ctrl"] = dict(config["methods"]["supervised"])
+    config["compare_methods"] = ["ctrl", "st", "dars"]
+    specs = paper.run_specs(config, "synthetic", 8, 1)
+    assert list(specs["pseudo_labels"]["rows"]) == list(specs["pseudo_labels"]["pseudo_stats"]) == ["st", "dars"]
+    inputs = tables.spec_inputs(specs["pseudo_labels"])
+    assert "results/synthetic/split8/seed0/st/round1/pseudo_stats.json" in inputs
+    assert not any("ctrl" in f or "round0" in f for f in inputs)

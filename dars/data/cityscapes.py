@@ -1,38 +1,33 @@
-"""Cityscapes-layout datasets: find image/label pairs, read and write list files, prepare trainIds."""
+"""Cityscapes layout: its path rules (leftImg8bit/ images, gtFine/ labels), pairs of a split, prepare trainIds."""
 from pathlib import Path
 
-import numpy as np
-
 from ..classes import label_ids_to_train_ids
-from ..io import DarsError, read_label, write_png
+from ..io import DarsError, read_label
+from .layouts import write_labels
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAINIDS_SUFFIX = "_gtFine_labelTrainIds.png"
 LABELIDS_SUFFIX = "_gtFine_labelIds.png"
 
 
-def image_id(image_rel: str) -> str:
-    """A unique, readable id of an image of any layout; it names pseudo-label files and seeds sampling.
-
-    Cityscapes `leftImg8bit/train/aachen/aachen_000005_000019_leftImg8bit.png` -> `aachen_000005_000019`
-    (existing results depend on it); GTA5 `images/00001.png` -> `00001`; VOC
-    `JPEGImages/2007_000032.jpg` -> `2007_000032`; ScanNet frame names repeat in every scene, so
-    `scannet_frames_25k/scene0000_00/color/000100.jpg` -> `scene0000_00_000100`."""
-    path = Path(image_rel)
-    name = path.name
-    if name.endswith(IMAGE_SUFFIX):
-        return name[: -len(IMAGE_SUFFIX)]
-    scene = path.parts[-3] if len(path.parts) >= 3 else ""
-    if len(scene) == 12 and scene.startswith("scene") and scene[5:9].isdigit() and scene[9] == "_" \
-            and scene[10:].isdigit():  # a ScanNet scene folder such as scene0000_00
-        return f"{scene}_{path.stem}"
-    return path.stem
+def image_stem(image_rel: str):
+    """`aachen_000005_000019` of `.../aachen_000005_000019_leftImg8bit.png`; None for another file name
+    (dars.data.lists.image_id, the id of an image of any layout, asks this first)."""
+    name = Path(image_rel).name
+    return name[: -len(IMAGE_SUFFIX)] if name.endswith(IMAGE_SUFFIX) else None
 
 
 def label_path_for(image_rel: str, suffix=TRAINIDS_SUFFIX) -> str:
+    """leftImg8bit/<split>/<city>/<id>_leftImg8bit.png -> gtFine/<split>/<city>/<id><suffix>."""
     p = Path(image_rel)
-    parts = ("gtFine",) + p.parts[1:-1] + (image_id(image_rel) + suffix,)
+    stem = image_stem(image_rel)
+    parts = ("gtFine",) + p.parts[1:-1] + ((p.stem if stem is None else stem) + suffix,)
     return str(Path(*parts))
+
+
+def images_with_id(root, iid):
+    """Sorted images (relative to root) of any split whose id is `iid`."""
+    return [str(p.relative_to(root)) for p in sorted(Path(root).glob(f"leftImg8bit/*/*/{iid}{IMAGE_SUFFIX}"))]
 
 
 def check_root(root, name="dataset root"):
@@ -81,46 +76,7 @@ def find_images(root, split):
 def prepare_train_ids(root):
     """Write *_labelTrainIds.png beside every *_labelIds.png that lacks one; returns the count written."""
     root = check_root(root)
-    written = 0
-    for lab in sorted((root / "gtFine").glob(f"*/*/*{LABELIDS_SUFFIX}")):
-        out = lab.with_name(lab.name[: -len(LABELIDS_SUFFIX)] + TRAINIDS_SUFFIX)
-        if out.exists():
-            continue  # never overwrite what the user (or cityscapesscripts) made
-        write_png(out, label_ids_to_train_ids(read_label(lab)))
-        written += 1
-    return written
-
-
-def read_list(path, root=None):
-    """Pairs from a list file: one `image label` pair per line, relative to the dataset root."""
-    path = Path(path)
-    if not path.is_file():
-        raise DarsError(f"{path}: list file not found")
-    pairs = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = line.split()
-        if len(fields) != 2:
-            raise DarsError(f"{path}:{n}: expected `<image path> <label path>`, got {line!r}")
-        pairs.append((fields[0], fields[1]))
-    if root is not None:
-        for img, lab in pairs[:1] + pairs[-1:]:
-            for p in (img, lab):
-                if not (Path(root) / p).is_file():
-                    raise DarsError(f"{path}: {p} does not exist under dataset root {root}")
-    return pairs
-
-
-def class_pixel_counts(root, pairs, num_classes):
-    """Pixels of each trainId over the labels of `pairs`, and the void pixel count."""
-    counts = np.zeros(num_classes, dtype=np.int64)
-    void = 0
-    for _, lab in pairs:
-        hist = np.bincount(read_label(Path(root) / lab).ravel(), minlength=256)
-        if hist[num_classes:255].any():
-            raise DarsError(f"{Path(root) / lab}: holds ids outside 0..{num_classes - 1} and 255; is it a "
-                            "labelIds map instead of labelTrainIds?")
-        counts += hist[:num_classes]
-        void += int(hist[255])
-    return counts, void
+    jobs = [(lab.with_name(lab.name[: -len(LABELIDS_SUFFIX)] + TRAINIDS_SUFFIX), lab)
+            for lab in sorted((root / "gtFine").glob(f"*/*/*{LABELIDS_SUFFIX}"))]
+    # never overwrites what the user (or cityscapesscripts) made
+    return write_labels(jobs, lambda lab: label_ids_to_train_ids(read_label(lab)))

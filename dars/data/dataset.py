@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..io import DarsError, read_image, read_label
+from .lists import read_pseudo_list
 from .transforms import augment, resize_pair
 
 
@@ -52,14 +53,8 @@ def list_pairs(root, pairs):
 
 
 def pseudo_pairs(root, pseudo_list):
-    """Pairs of pseudo_labels.txt: images relative to the dataset root, labels relative to the list."""
-    base = Path(pseudo_list).parent
-    pairs = []
-    for line in Path(pseudo_list).read_text().splitlines():
-        if line.strip():
-            img, lab = line.split()
-            pairs.append((Path(root) / img, base / lab))
-    return pairs
+    """Absolute pairs of a pseudo_labels.txt (images under the dataset root, labels beside the list)."""
+    return [(Path(root) / image, label) for image, label in read_pseudo_list(pseudo_list)]
 
 
 class ImageList(Dataset):

@@ -14,11 +14,13 @@ error (evaluate on the Cityscapes val set instead). A `<root>/<split>.txt` list,
 defines that split (train included), and `prepare` then covers exactly the listed images, which
 is also how to leave out frames whose label size does not match the image.
 """
+from functools import partial
 from pathlib import Path
 
 from ..classes import label_ids_to_train_ids
 from ..io import DarsError
-from .layouts import image_size, prepare_command, problems_error, read_index_label, write_new_png
+from .layouts import LabelProblem, image_size, prepare_command, read_index_label, write_labels
+from .lists import read_ids
 
 IMAGES = "images"
 LABELS = "labels"
@@ -42,14 +44,14 @@ def _all_images(root):
     return images
 
 
-def _list_ids(list_path):
-    ids = []
-    for line in Path(list_path).read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            ids.append(Path(line.split()[0]).stem)  # an id, or an image path whose stem is the id
-    if not ids:
-        raise DarsError(f"{list_path}: split list is empty")
-    return ids
+def label_path(image_rel):
+    """images/<id>.png -> labels_trainIds/<id>.png"""
+    return f"{TRAIN_IDS}/{Path(image_rel).stem}.png"
+
+
+def images_with_id(root, iid):
+    """images/<id>.png (or .jpg), where it exists."""
+    return sorted(f"{IMAGES}/{iid}{ext}" for ext in IMAGE_EXTS if (Path(root) / IMAGES / f"{iid}{ext}").is_file())
 
 
 def _split_images(root, split):
@@ -59,7 +61,9 @@ def _split_images(root, split):
         raise DarsError(f"{root / IMAGES}: no GTA5 images (*.png) found")
     list_path = root / f"{split}.txt"
     if list_path.is_file():
-        ids = _list_ids(list_path)
+        ids = read_ids(list_path)
+        if not ids:
+            raise DarsError(f"{list_path}: split list is empty")
         missing = [i for i in ids if i not in images]
         if missing:
             raise DarsError(f"{list_path}: {len(missing)} listed images are not in {root / IMAGES}, "
@@ -76,7 +80,7 @@ def find_pairs(root, split):
     root = check_root(root)
     pairs, unprepared = [], 0
     for iid, name in sorted(_split_images(root, split).items()):
-        lab = f"{TRAIN_IDS}/{iid}.png"
+        lab = label_path(name)
         if not (root / lab).is_file():
             if (root / LABELS / f"{iid}.png").is_file():
                 unprepared += 1
@@ -99,34 +103,30 @@ def _prepare_ids(root):
     return chosen
 
 
+def _train_ids(root, item):
+    """The train-id map of one (id, image name), or the LabelProblem that stops it."""
+    iid, name = item
+    src = root / LABELS / f"{iid}.png"
+    if not src.is_file():
+        raise LabelProblem(f"{src}: label missing for {IMAGES}/{name}")
+    label_ids = read_index_label(src)
+    size = image_size(root / IMAGES / name)
+    if label_ids.shape != size:
+        raise LabelProblem(f"{src}: label is {label_ids.shape[1]}x{label_ids.shape[0]} but "
+                           f"{IMAGES}/{name} is {size[1]}x{size[0]}")
+    if label_ids.max(initial=0) > 255:
+        raise LabelProblem(f"{src}: ids above 255; not a Cityscapes labelIds map")
+    return label_ids_to_train_ids(label_ids.astype("uint8"))
+
+
 def prepare(root):
     """Write labels_trainIds/<id>.png from labels/<id>.png (labelIds); returns the count written.
 
     Frames whose label is missing or differs in size from the image are reported together in one
     error, after every other label has been written, so a rerun only redoes what failed."""
     root = check_root(root)
-    written, problems = 0, []
-    for iid, name in sorted(_prepare_ids(root).items()):
-        out = root / TRAIN_IDS / f"{iid}.png"
-        if out.exists():
-            continue  # never overwrite what the user (or an earlier run) made
-        src = root / LABELS / f"{iid}.png"
-        if not src.is_file():
-            problems.append(f"{src}: label missing for {IMAGES}/{name}")
-            continue
-        label_ids = read_index_label(src)
-        size = image_size(root / IMAGES / name)
-        if label_ids.shape != size:
-            problems.append(f"{src}: label is {label_ids.shape[1]}x{label_ids.shape[0]} but "
-                            f"{IMAGES}/{name} is {size[1]}x{size[0]}")
-            continue
-        if label_ids.max(initial=0) > 255:
-            problems.append(f"{src}: ids above 255; not a Cityscapes labelIds map")
-            continue
-        written += write_new_png(out, label_ids_to_train_ids(label_ids.astype("uint8")))
-    if problems:
-        raise problems_error(f"{root}: GTA5 prepare wrote {written} labels", problems,
-                             f"The pipeline needs a label of the image's size for every frame: fix these "
-                             f"files, or list the frames to use in {root}/train.txt (one id a line) and "
-                             "run prepare again")
-    return written
+    jobs = [(root / label_path(name), (iid, name)) for iid, name in sorted(_prepare_ids(root).items())]
+    return write_labels(jobs, partial(_train_ids, root), lambda n: f"{root}: GTA5 prepare wrote {n} labels",
+                        f"The pipeline needs a label of the image's size for every frame: fix these "
+                        f"files, or list the frames to use in {root}/train.txt (one id a line) and "
+                        "run prepare again")

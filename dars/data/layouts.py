@@ -6,6 +6,10 @@ each label is a single-channel uint8 PNG of train ids (0..C-1, 255 = ignore). La
 labels in another id space have a `prepare(root)` that writes train-id PNGs once into the tree
 (never overwriting a file) and a `find_pairs` that says which command to run when it is missing.
 
+Path rules live only in a layout's module; other code reaches them through this registry:
+`label_path(name, image_rel)` (the train-id label an image pairs with), `images_with_id(name,
+root, image_id)`, `find_images`, `recognise(root)` (the layout of a tree) and `class_set(name)`.
+
 Layout modules are imported lazily: they import the helpers below, and a registry that imported
 them at load time would make that circular.
 """
@@ -16,8 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import classes
-from ..io import DarsError, read_label, write_png
+from ..classes import CITYSCAPES_CLASSES, GTA5_CLASSES, IGNORE, SCANNET_CLASSES, VOC_CLASSES, ClassSet
+from ..io import DarsError, write_png
+
+DEFAULT_LAYOUT = "cityscapes"  # of a dataset, split or command that names none
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,9 @@ class Layout:
     check: str           # its check_root function
     prepare: str | None  # its prepare function; None when labels ship as train ids
     tree: str            # what the root must hold, for messages and docs
+    classes: ClassSet    # names and colours of its train ids
+    label: str           # its image -> train-id label path rule
+    ids: str             # its image id -> images rule
     images: str | None = None  # its images-only listing (no labels needed); None: no test split
 
     def function(self, attr):
@@ -37,15 +46,19 @@ class Layout:
 LAYOUTS = {
     "cityscapes": Layout("cityscapes", "cityscapes", "find_pairs", "check_root", "prepare_train_ids",
                          "leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
-                         "gtFine/<split>/<city>/*_gtFine_labelIds.png", images="find_images"),
+                         "gtFine/<split>/<city>/*_gtFine_labelIds.png", CITYSCAPES_CLASSES,
+                         "label_path_for", "images_with_id", images="find_images"),
     "gta5": Layout("gta5", "gta5", "find_pairs", "check_root", "prepare",
-                   "images/<id>.png and labels/<id>.png (Cityscapes labelIds)"),
+                   "images/<id>.png and labels/<id>.png (Cityscapes labelIds)", GTA5_CLASSES,
+                   "label_path", "images_with_id"),
     "scannet": Layout("scannet", "scannet", "find_pairs", "check_root", "prepare",
                       "scannet_frames_25k/<scene>/{color/<frame>.jpg,label/<frame>.png}, "
-                      "scannetv2-labels.combined.tsv, scannetv2_{train,val}.txt"),
+                      "scannetv2-labels.combined.tsv, scannetv2_{train,val}.txt", SCANNET_CLASSES,
+                      "label_path", "images_with_id"),
     "voc": Layout("voc", "voc", "find_pairs", "check_root", None,
                   "JPEGImages/<id>.jpg, SegmentationClassAug/<id>.png, "
-                  "ImageSets/Segmentation/{train_aug,val}.txt"),
+                  "ImageSets/Segmentation/{train_aug,val}.txt", VOC_CLASSES,
+                  "label_path", "images_with_id"),
 }
 
 
@@ -57,9 +70,33 @@ def layout(name) -> Layout:
             from None
 
 
-def class_set(name) -> classes.ClassSet:
-    layout(name)  # the same message for an unknown layout everywhere
-    return classes.class_set(name)
+def class_set(name) -> ClassSet:
+    """The class set of a dataset layout; a clear error for an unknown one."""
+    return layout(name).classes
+
+
+def label_path(name, image_rel) -> str:
+    """The train-id label (relative to the root) that pairs with an image of the layout."""
+    lay = layout(name)
+    return lay.function(lay.label)(image_rel)
+
+
+def images_with_id(name, root, image_id) -> list:
+    """Sorted images (relative to the root, of any split) whose dars.data.lists.image_id is
+    `image_id`: one in a well-formed tree, none when it is not there."""
+    lay = layout(name)
+    return lay.function(lay.ids)(Path(root), image_id)
+
+
+def recognise(root):
+    """The name of the first layout whose folders `root` holds, or None."""
+    for name, lay in LAYOUTS.items():
+        try:
+            if Path(root).is_dir() and lay.function(lay.check)(Path(root)):
+                return name
+        except DarsError:
+            continue
+    return None
 
 
 def check_root(name, root) -> Path:
@@ -106,19 +143,11 @@ def prepare_command(name, root) -> str:
 
 def check_train_ids(path, label: np.ndarray, num_classes):
     """Error naming `path` if the train-id map holds ids outside 0..num_classes-1 and 255."""
-    bad = np.unique(label[(label >= num_classes) & (label != classes.IGNORE)])
+    bad = np.unique(label[(label >= num_classes) & (label != IGNORE)])
     if bad.size:
         raise DarsError(f"{path}: holds ids {bad[:8].tolist()} outside the {num_classes} train ids "
                         f"0..{num_classes - 1} and 255 (ignore); is it in the source id space instead "
                         "of train ids?")
-
-
-def check_labels(name, root, pairs):
-    """Read every label of `pairs` and check it is a train-id map of the layout's class set."""
-    num_classes = class_set(name).num_classes
-    for _, lab in pairs:
-        path = Path(root) / lab
-        check_train_ids(path, read_label(path), num_classes)
 
 
 def read_index_label(path) -> np.ndarray:
@@ -149,17 +178,41 @@ def image_size(path) -> tuple:
     return height, width
 
 
-def write_new_png(path, array) -> bool:
-    """Write a label PNG unless the file exists (never overwrite); True if written."""
-    if Path(path).exists():
-        return False
-    write_png(path, array)
-    return True
+class LabelProblem(Exception):
+    """A label prepare cannot write; reported with all the others once everything else is written."""
 
 
-def problems_error(what, problems, hint):
-    """One error for everything a prepare run could not do, after it wrote all it could."""
-    shown = "\n  ".join(problems[:10])
-    if len(problems) > 10:
-        shown += f"\n  ... and {len(problems) - 10} more"
-    return DarsError(f"{what}: {len(problems)} problems\n  {shown}\n{hint}")
+def write_labels(jobs, convert, what=None, hint=""):
+    """Write `convert(source)`, a train-id map, to `out` for every (out, source) of `jobs` whose
+    `out` does not exist yet (never overwriting what the user or an earlier run made); returns the
+    number written. The LabelProblems `convert` raises make one error after every other label was
+    written, so a rerun only redoes what failed; it starts with `what(written)` and ends with `hint`."""
+    written, problems = 0, []
+    for out, source in jobs:
+        if Path(out).exists():
+            continue
+        try:
+            label = convert(source)
+        except LabelProblem as e:
+            problems.append(str(e))
+            continue
+        write_png(out, label)
+        written += 1
+    if problems:
+        shown = "\n  ".join(problems[:10])
+        if len(problems) > 10:
+            shown += f"\n  ... and {len(problems) - 10} more"
+        raise DarsError(f"{what(written)}: {len(problems)} problems\n  {shown}\n{hint}")
+    return written
+
+
+def add_arguments(parser):
+    parser.add_argument("layout", choices=list(LAYOUTS))
+    parser.add_argument("root")
+
+
+def main(args):
+    print(f"wrote {prepare(args.layout, args.root)} train-id label files")
+
+
+COMMANDS = {"prepare": (add_arguments, main)}

@@ -20,7 +20,7 @@ the image rather than enlarge the label, so the ground truth keeps its own resol
 label pixels are invented. The resized image is written before the label, so a label in
 label20/ means its frame is fully prepared.
 
-Frame names repeat in every scene; image ids are `<scene>_<frame>` (dars.data.cityscapes.image_id).
+Frame names repeat in every scene; image ids are `<scene>_<frame>` (dars.data.lists.image_id, by frame_id below).
 """
 import csv
 from pathlib import Path
@@ -30,7 +30,8 @@ import numpy as np
 
 from ..classes import IGNORE, NYU40_TO_SCANNET_TRAINID
 from ..io import DarsError, atomic_path, read_image
-from .layouts import image_size, prepare_command, problems_error, write_new_png
+from . import lists
+from .layouts import LabelProblem, image_size, prepare_command, write_labels
 
 FRAMES = "scannet_frames_25k"
 TSV = "scannetv2-labels.combined.tsv"
@@ -78,7 +79,36 @@ def _scenes(root, split):
     if not list_path.is_file():
         raise DarsError(f"{list_path}: ScanNet scene list for split {split!r} missing (it ships with "
                         "ScanNet v2: scannetv2_train.txt, scannetv2_val.txt)")
-    return sorted({line.strip() for line in list_path.read_text().splitlines() if line.strip()})
+    return sorted(set(lists.read_ids(list_path)))
+
+
+def _is_scene(name):
+    """A ScanNet scene folder name such as scene0000_00."""
+    return len(name) == 12 and name.startswith("scene") and name[5:9].isdigit() and name[9] == "_" \
+        and name[10:].isdigit()
+
+
+def frame_id(image_rel):
+    """`scene0000_00_000100` of `.../scene0000_00/color/000100.jpg` (frame names repeat in every
+    scene); None for an image outside a scene folder."""
+    path = Path(image_rel)
+    scene = path.parts[-3] if len(path.parts) >= 3 else ""
+    return f"{scene}_{path.stem}" if _is_scene(scene) else None
+
+
+def label_path(image_rel):
+    """<scene>/color/<frame>.jpg (or color_resized/) -> <scene>/label20/<frame>.png"""
+    path = Path(image_rel)
+    return f"{path.parent.parent.as_posix()}/{TRAIN_IDS}/{path.stem}.png"
+
+
+def images_with_id(root, iid):
+    """The image of frame `<scene>_<frame>`, where it exists."""
+    scene, frame = iid[:12], iid[13:]
+    if not _is_scene(scene) or iid[12:13] != "_":
+        return []
+    rel = _color_rel(Path(root), scene, frame)
+    return [rel] if (Path(root) / rel).is_file() else []
 
 
 def _color_rel(root, scene, frame):
@@ -94,7 +124,7 @@ def find_pairs(root, split):
     for scene in _scenes(root, split):
         for color in sorted((root / FRAMES / scene / COLOR).glob("*.jpg")):
             frame = color.stem
-            lab = f"{FRAMES}/{scene}/{TRAIN_IDS}/{frame}.png"
+            lab = label_path(color.relative_to(root))
             if not (root / lab).is_file():
                 raw = root / FRAMES / scene / LABEL / f"{frame}.png"
                 if not raw.is_file():
@@ -141,21 +171,16 @@ def prepare(root):
     if not raw_labels:
         raise DarsError(f"{root / FRAMES}: no raw labels (<scene>/{LABEL}/*.png) found")
     lut = raw_to_train_ids(root / TSV)  # only after the cheap checks: a clear error comes first
-    written, problems = 0, []
-    for raw_path in raw_labels:
+
+    def train_ids(raw_path):
         scene_dir, frame = raw_path.parent.parent, raw_path.stem
-        out = scene_dir / TRAIN_IDS / f"{frame}.png"
-        if out.exists():
-            continue  # never overwrite what the user (or an earlier run) made
         color = scene_dir / COLOR / f"{frame}.jpg"
         if not color.is_file():
-            problems.append(f"{color}: color frame missing for {raw_path.relative_to(root)}")
-            continue
+            raise LabelProblem(f"{color}: color frame missing for {raw_path.relative_to(root)}")
         raw = _read_raw_label(raw_path)
         if image_size(color) != raw.shape:
             _write_resized(scene_dir / RESIZED / f"{frame}.jpg", color, raw.shape)
-        written += write_new_png(out, lut[raw])
-    if problems:
-        raise problems_error(f"{root}: ScanNet prepare wrote {written} labels", problems,
-                             "Restore the missing frames (or remove their labels) and run prepare again")
-    return written
+        return lut[raw]
+    jobs = [(p.parent.parent / TRAIN_IDS / f"{p.stem}.png", p) for p in raw_labels]
+    return write_labels(jobs, train_ids, lambda n: f"{root}: ScanNet prepare wrote {n} labels",
+                        "Restore the missing frames (or remove their labels) and run prepare again")

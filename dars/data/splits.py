@@ -1,19 +1,20 @@
 """Labeled / unlabeled image lists for a 1/N split: seeded and nested, or imported from a list file."""
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..classes import IGNORE
-from ..io import DarsError, read_label, write_json, write_text_lines
+from ..io import DarsError, read_label, write_json
 from ..manifest import file_record, write_manifest
 from . import published
-from .cityscapes import read_list
-from .layouts import class_set, find_pairs
+from .layouts import DEFAULT_LAYOUT, class_set, find_pairs
+from .lists import read_list, write_list
 
 
-def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="cityscapes",
-               source_root=None, source_layout="cityscapes", family="random", min_labeled=1):
+def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAULT_LAYOUT,
+               source_root=None, source_layout=DEFAULT_LAYOUT, family="random", min_labeled=1):
     """Write labeled.txt, unlabeled.txt and split.json for 1/`split` of the train images.
 
     The labeled list is, in this order: the source's train set (split 0), `list_file` (the
@@ -37,58 +38,23 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
     root = Path(root)
     train = find_pairs(layout, root, "train")
     classes = class_set(layout)
-    labeled_root = root
-    warnings = []
-    requested = family
+    used, list_file, warnings = _family(split, list_file, family, layout)
+    labeled_root = root if split else Path(source_root)
     if split == 0:
-        family = "source"
+        labeled, source, digest = find_pairs(source_layout, labeled_root, "train"), "source", None
     elif list_file:
-        family = "file"
-    elif split > 1:
-        family, list_file = published.list_file(layout, family, split)
-        if family != requested:
-            warnings.append(f"the {requested} split family has no 1/{split} list for the {layout} layout "
-                            f"(it has {published.available(layout).get(requested, [])}); this split is random")
+        labeled = _imported(list_file, root, train, used)
+        source, digest = "imported", _sha256(list_file)
     else:
-        family = "random"  # split 1 labels everything: every family is the same
-    if split == 0:
-        labeled_root = Path(source_root)
-        labeled = find_pairs(source_layout, labeled_root, "train")
-        source, digest = "source", None
-    elif list_file:
-        labeled = read_list(list_file, root)
-        if not labeled:
-            raise DarsError(f"{list_file}: the imported split list is empty; it needs one `image label` "
-                            "pair per labeled image")
-        known = {img for img, _ in train}
-        unknown = [img for img, _ in labeled if img not in known]
-        if unknown:
-            hint = ("" if family == "file" else f" (the published {family} list; a tree without all of its "
-                    "images needs datasets.<name>.split_family: random)")
-            raise DarsError(f"{list_file}: {len(unknown)} images are not train images under {root}, "
-                            f"e.g. {unknown[0]}{hint}")
-        source, digest = "imported", hashlib.sha256(Path(list_file).read_bytes()).hexdigest()
-    else:
-        if split > len(train):
-            raise DarsError(f"split={split}: 1/{split} of the {len(train)} train images under {root} is less "
-                            f"than one image; use a split of at most {len(train)}")
-        order = np.random.default_rng(seed).permutation(len(train))
-        num_labeled = max(1, round(len(train) / split))
-        labeled = [train[i] for i in sorted(order[:num_labeled])]
-        source, digest = "random", None
+        labeled, source, digest = _random(train, split, seed, root), "random", None
     _check_min_labeled(labeled, min_labeled, split, len(train), root, list_file, labeled_root, dataset)
     labeled_images = {img for img, _ in labeled}
     unlabeled = train if split == 0 else [p for p in train if p[0] not in labeled_images]
     if not unlabeled and split != 1:
         raise DarsError(f"split={split}: no unlabeled images left (train has {len(train)} images)")
 
-    presence = np.zeros(classes.num_classes, dtype=np.int64)
-    records = {}
-    for _, lab in labeled:
-        records[lab] = file_record(labeled_root / lab)
-        # found here, not as an anonymous IndexError deep in training
-        ids = _label_ids(labeled_root / lab, classes, layout if split else source_layout)
-        presence[ids[ids < classes.num_classes]] += 1
+    labeled_layout = layout if split else source_layout
+    presence, records = _labeled_classes(labeled, labeled_root, classes, labeled_layout)
     warnings += _check_val_labels(root, layout, classes)
     missing = [classes.names[c] for c in np.flatnonzero(presence == 0)]
     if missing:
@@ -97,19 +63,79 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout="city
 
     out_dir = Path(out_dir)
     write_manifest(out_dir / "labeled.txt", records)
-    write_text_lines(out_dir / "labeled.txt", [f"{i} {lab}" for i, lab in labeled])
-    write_text_lines(out_dir / "unlabeled.txt", [f"{i} {lab}" for i, lab in unlabeled])
+    write_list(out_dir / "labeled.txt", labeled)
+    write_list(out_dir / "unlabeled.txt", unlabeled)
     write_json(out_dir / "split.json", {
         "dataset": dataset, "root": str(root), "layout": layout, "split": split, "seed": seed,
-        "labeled_root": str(labeled_root), "labeled_layout": source_layout if split == 0 else layout,
+        "labeled_root": str(labeled_root), "labeled_layout": labeled_layout,
         "source": source, "source_file": str(list_file) if list_file else None,
-        "source_sha256": digest, "split_family": family,
-        **({"split_family_requested": requested} if requested != family and family == "random" else {}),
+        "source_sha256": digest, "split_family": used,
+        **({"split_family_requested": family} if family != used and used == "random" else {}),
         "num_labeled": len(labeled), "num_unlabeled": len(unlabeled),
         "labeled_class_images": presence.tolist(), "missing_classes": missing,
         "warnings": warnings,
     })
     return missing, warnings
+
+
+def _family(split, list_file, requested, layout):
+    """(the split family used, the list file to import or None, warnings)."""
+    family, warnings = requested, []
+    if split == 0:
+        family = "source"
+    elif list_file:
+        family = "file"
+    elif split > 1:
+        family, list_file = published.list_file(layout, requested, split)
+        if family != requested:
+            warnings.append(f"the {requested} split family has no 1/{split} list for the {layout} layout "
+                            f"(it has {published.available(layout).get(requested, [])}); this split is random")
+    else:
+        family = "random"  # split 1 labels everything: every family is the same
+    return family, list_file, warnings
+
+
+def _imported(list_file, root, train, family):
+    """The labeled pairs of a list file (the user's own, family "file", or a published one), all
+    of them train images of the tree."""
+    labeled = read_list(list_file, root)
+    if not labeled:
+        raise DarsError(f"{list_file}: the imported split list is empty; it needs one `image label` "
+                        "pair per labeled image")
+    known = {img for img, _ in train}
+    unknown = [img for img, _ in labeled if img not in known]
+    if unknown:
+        hint = ("" if family == "file" else f" (the published {family} list; a tree without all of its "
+                "images needs datasets.<name>.split_family: random)")
+        raise DarsError(f"{list_file}: {len(unknown)} images are not train images under {root}, "
+                        f"e.g. {unknown[0]}{hint}")
+    return labeled
+
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _random(train, split, seed, root):
+    """The first round(n/split) images of the permutation seeded by `seed`, in list order."""
+    if split > len(train):
+        raise DarsError(f"split={split}: 1/{split} of the {len(train)} train images under {root} is less "
+                        f"than one image; use a split of at most {len(train)}")
+    order = np.random.default_rng(seed).permutation(len(train))
+    num_labeled = max(1, round(len(train) / split))
+    return [train[i] for i in sorted(order[:num_labeled])]
+
+
+def _labeled_classes(labeled, labeled_root, classes, layout):
+    """(images per class among the labeled ones, {label: size and sha256} for the manifest);
+    every labeled label is checked here, not found as an anonymous IndexError deep in training."""
+    presence = np.zeros(classes.num_classes, dtype=np.int64)
+    records = {}
+    for _, lab in labeled:
+        records[lab] = file_record(labeled_root / lab)
+        ids = _label_ids(labeled_root / lab, classes, layout)
+        presence[ids[ids < classes.num_classes]] += 1
+    return presence, records
 
 
 def _label_ids(path, classes, layout):
@@ -146,3 +172,29 @@ def _check_min_labeled(labeled, min_labeled, split, num_train, root, list_file, 
         raise DarsError(f"{list_file}: lists {n} labeled images, fewer than {key}")
     raise DarsError(f"split={split}: 1/{split} of the {num_train} train images under {root} is {n} labeled "
                     f"images, fewer than {key}; use a split of at most {max(1, num_train // min_labeled)}")
+
+
+def add_arguments(parser):
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--split", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--list-file", help="import the labeled list from this file instead of sampling")
+    parser.add_argument("--layout", default=DEFAULT_LAYOUT)
+    parser.add_argument("--source-root", help="split 0 (domain adaptation): the labeled source dataset")
+    parser.add_argument("--source-layout", default=DEFAULT_LAYOUT)
+    parser.add_argument("--family", default="random",
+                        help="published list family (dars.data.published): dars, cps, random")
+    parser.add_argument("--min-labeled", type=int, default=2, help="fewer labeled images is an error (default 2)")
+
+
+def main(args):
+    _, warnings = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file,
+                             args.layout, args.source_root, args.source_layout, args.family,
+                             min_labeled=args.min_labeled)
+    for warning in warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+
+
+COMMANDS = {"split": (add_arguments, main)}

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import cv2
 
-from ..classes import class_set
 from ..io import DarsError
-from .layouts import check_train_ids
+from .layouts import check_train_ids, class_set
+from .lists import read_ids
 
 IMAGES = "JPEGImages"
 LABELS = "SegmentationClassAug"
@@ -58,19 +58,28 @@ def check_label(path):
     check_train_ids(path, label, class_set("voc").num_classes)
 
 
+def label_path(image_rel):
+    """JPEGImages/<id>.jpg -> SegmentationClassAug/<id>.png"""
+    return f"{LABELS}/{Path(image_rel).stem}.png"
+
+
+def images_with_id(root, iid):
+    """JPEGImages/<id>.jpg, where it exists."""
+    rel = f"{IMAGES}/{iid}.jpg"
+    return [rel] if (Path(root) / rel).is_file() else []
+
+
 def find_pairs(root, split):
     """Sorted (JPEGImages/<id>.jpg, SegmentationClassAug/<id>.png) pairs of a split."""
     root = check_root(root)
     list_path = _list_path(root, split)
-    ids = set()
-    for line in list_path.read_text().splitlines():
-        if line.strip():
-            ids.add(Path(line.split()[0]).stem)  # `<id>` or `/JPEGImages/<id>.jpg ...`
+    ids = set(read_ids(list_path))  # `<id>` or `/JPEGImages/<id>.jpg ...` lines
     if not ids:
         raise DarsError(f"{list_path}: image list is empty")
     pairs = []
     for iid in sorted(ids):
-        img, lab = f"{IMAGES}/{iid}.jpg", f"{LABELS}/{iid}.png"
+        img = f"{IMAGES}/{iid}.jpg"
+        lab = label_path(img)
         for rel, what in ((img, "image"), (lab, "label")):
             if not (root / rel).is_file():
                 raise DarsError(f"{root / rel}: {what} of {iid} (listed in {list_path}) missing")

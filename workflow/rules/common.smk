@@ -62,7 +62,7 @@ def get_dataset_root(wildcards):
 
 
 def get_layout(wildcards):
-    return config["datasets"][wildcards.dataset].get("layout", "cityscapes")
+    return dars.config.layout_of(config["datasets"][wildcards.dataset])
 
 
 def get_labeled_root(wildcards):
@@ -110,7 +110,7 @@ def get_split_args(wildcards):
     source = config["datasets"][wildcards.dataset].get("source")
     if source:
         args += ["--source-root", get_labeled_root(wildcards),
-                 "--source-layout", config["datasets"][source].get("layout", "cityscapes")]
+                 "--source-layout", dars.config.layout_of(config["datasets"][source])]
     return args
 
 

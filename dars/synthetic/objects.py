@@ -1,13 +1,13 @@
 """Things of the synthetic street scenes: trees, poles with lights and signs, people, two-wheelers, vehicles.
 
-Each painter draws into a street_draw._Scene `s`; fixed colours go through s.col / s.tint, so that a
+Each painter draws into a draw.Scene `s`; fixed colours go through s.col / s.tint, so that a
 domain's tint recolours them, and the palette entries come from the scene's Style `s.st`.
 """
 import math
 
 import numpy as np
 
-from .street_draw import BIKE, BUS, CAR, LIGHT, MOTO, PERSON, POLE, RIDER, SIGN, TRAIN, TRUCK, VEG, _box, _side
+from .draw import BIKE, BUS, CAR, LIGHT, MOTO, PERSON, POLE, RIDER, SIGN, TRAIN, TRUCK, VEG, front_rect, side_rect
 
 # Body parts of a 1.75 m person facing +u: (0 trousers | 1 top, polygon in metres above the feet).
 WALKER_PARTS = ((0, ((-.16, 0), (-.04, 0), (-.02, .9), (-.16, .9))), (0, ((.04, 0), (.16, 0), (.16, .9), (.02, .9))),
@@ -24,29 +24,29 @@ SIGNS = ((None, (200, 30, 30), (235, 235, 230)), (None, (30, 60, 170), (40, 80, 
          (((-1, -1), (1, -1), (1, 1), (-1, 1)), (230, 230, 230), (40, 90, 190)))
 
 
-def _tree(s, X, z):
+def tree(s, X, z):
     """Trunk plus a canopy of three overlapping ellipses; the trunk is vegetation in Cityscapes too."""
     rng = s.rng
     hb, r, hw = rng.uniform(1.8, 3.2), rng.uniform(1.6, 3.2), max(0.15, s.m(s.thin, z) / 2)
-    s.faces([_box(X - hw, X + hw, 0, hb + r, z)], VEG, s.col((72, 60, 48), 10))
+    s.faces([front_rect(X - hw, X + hw, 0, hb + r, z)], VEG, s.col((72, 60, 48), 10))
     c = s.col(s.st.leaf)
     for _ in range(3):
         s.disc(X + rng.uniform(-.5, .5) * r, hb + r * rng.uniform(.7, 1.3), z, r * rng.uniform(.7, 1),
                r * rng.uniform(.6, .9), VEG, c)
 
 
-def _pole(s, X, z, sg):
+def pole(s, X, z, sg):
     """A pole, mostly with a traffic light (on it, or on an arm over the road) and/or a traffic sign."""
     rng, st = s.rng, s.st
     top, hw = rng.uniform(3.5, 6.5), max(0.1, s.m(s.thin, z) / 2)
-    s.faces([_box(X - hw, X + hw, 0, top, z)], POLE, s.col(st.pole, 18))
+    s.faces([front_rect(X - hw, X + hw, 0, top, z)], POLE, s.col(st.pole, 18))
     kind, lw, lh = rng.random(), max(0.35, s.m(1.4 * s.thin, z)), max(0.9, s.m(3.2 * s.thin, z))
     if kind < st.p_light:
         Xl, Yl = X - sg * (hw + lw / 2), top - 0.4
         if kind < st.p_light / 2:
             Xl, Yl = X - sg * rng.uniform(1.5, 3.0), top - 0.1
-            s.faces([_box(min(X, Xl), max(X, Xl), top - 2 * hw, top, z)], POLE, s.col(st.pole, 18))
-        s.faces([_box(Xl - lw / 2, Xl + lw / 2, Yl - lh, Yl, z)], LIGHT,
+            s.faces([front_rect(min(X, Xl), max(X, Xl), top - 2 * hw, top, z)], POLE, s.col(st.pole, 18))
+        s.faces([front_rect(Xl - lw / 2, Xl + lw / 2, Yl - lh, Yl, z)], LIGHT,
                 s.col((40, 42, 46) if rng.random() < 0.7 else (110, 100, 40), 10))
         lit = rng.integers(3)
         for i in range(3):
@@ -62,7 +62,7 @@ def _pole(s, X, z, sg):
                 s.sprite(X, z, [(u * r * k, Yc + v * r * k) for u, v in shape], SIGN, c)
 
 
-def _person(s, X, z, rider=False, d=1.0, dv=0.0):
+def person(s, X, z, rider=False, d=1.0, dv=0.0):
     """A pedestrian, or (rider=True) the same kind of person seated on a two-wheeler facing d."""
     rng, clothes = s.rng, s.st.clothes
     k, st = rng.uniform(1.6, 1.9) / 1.75, rng.uniform(-0.12, 0.12)  # height scale, stride
@@ -76,7 +76,7 @@ def _person(s, X, z, rider=False, d=1.0, dv=0.0):
                s.col(HELMETS[rng.integers(len(HELMETS))], 12))
 
 
-def _two_wheeler(s, X, z, label, ridden=True):
+def two_wheeler(s, X, z, label, ridden=True):
     """Side view of a bicycle or motorcycle (wheels labelled as filled discs, like Cityscapes polygons)."""
     rng, d = s.rng, s.rng.choice([-1.0, 1.0])
     r, u0 = (.34, .55) if label == BIKE else (.32, .7)
@@ -97,7 +97,7 @@ def _two_wheeler(s, X, z, label, ridden=True):
             [(.46, .74), (.53, .74), (.62, 1.08), (.55, 1.08)])], MOTO, body)
         s.sprite(X, z, [(-.22, .22), (.26, .22), (.26, .56), (-.22, .56)], MOTO, s.col((60, 60, 64), 8), d)
     if ridden:
-        _person(s, X - d * (0.05 if label == MOTO else 0), z, rider=True, d=d, dv=-0.08 if label == MOTO else 0)
+        person(s, X - d * (0.05 if label == MOTO else 0), z, rider=True, d=d, dv=-0.08 if label == MOTO else 0)
 
 
 # Per vehicle: near-face outline (u across the width, v up, as fractions of width / height), side outline
@@ -115,7 +115,7 @@ VEHICLE_SHAPES = {
 }
 
 
-def _vehicle(s, X, z, label, w, hgt, L):
+def vehicle(s, X, z, label, w, hgt, L):
     """A vehicle with its near face at depth z: the side facing the street centre first, then the near face."""
     rng, vehicles = s.rng, s.st.vehicles
     near, side, wheels, glass_near, (t0, t1, g0, g1) = VEHICLE_SHAPES[label]
@@ -127,11 +127,11 @@ def _vehicle(s, X, z, label, w, hgt, L):
     if abs(X) > w / 2:  # that side is visible
         Xs = X - math.copysign(w / 2, X)
         s.faces([[(Xs, v * hgt, z + t * L) for t, v in side]], label, dim)
-        s.faces([_side(Xs, z + t0 * L, z + t1 * L, g0 * hgt, g1 * hgt)], None, glass)
+        s.faces([side_rect(Xs, z + t0 * L, z + t1 * L, g0 * hgt, g1 * hgt)], None, glass)
         if label in (BUS, TRAIN):  # window pillars and doors, a coloured band below the windows
             zs = z + L * np.arange(t0, t1, 0.09 if label == BUS else 0.06)
             s.lines([(Xs, g0 * hgt, q) for q in zs], [(Xs, g1 * hgt, q) for q in zs], None, dim)
-            s.faces([_side(Xs, z + .02 * L, z + .98 * L, (g0 - .12) * hgt, (g0 - .05) * hgt)], None, stripe)
+            s.faces([side_rect(Xs, z + .02 * L, z + .98 * L, (g0 - .12) * hgt, (g0 - .05) * hgt)], None, stripe)
         elif label == TRUCK:  # ribs of the cargo box
             zs = z + L * np.arange(.05, .74, .06)
             s.lines([(Xs, .2 * hgt, q) for q in zs], [(Xs, .97 * hgt, q) for q in zs], None, 0.7 * np.asarray(dim))
@@ -140,12 +140,12 @@ def _vehicle(s, X, z, label, w, hgt, L):
     s.faces([[(X + u * w, v * hgt, z) for u, v in near]], label, body)
     if glass_near:
         hu, lo, hi = glass_near
-        s.faces([_box(X - hu * w, X + hu * w, lo * hgt, hi * hgt, z)], None, glass)
+        s.faces([front_rect(X - hu * w, X + hu * w, lo * hgt, hi * hgt, z)], None, glass)
         if label in (BUS, TRAIN):  # destination display, and a band below the windscreen
-            s.faces([_box(X - .3 * w, X + .3 * w, (hi - .08) * hgt, (hi - .01) * hgt, z),
-                     _box(X - .5 * w, X + .5 * w, (lo - .12) * hgt, (lo - .05) * hgt, z)], None, stripe)
-    s.faces([_box(X - .5 * w, X - .32 * w, 0, .14 * hgt, z), _box(X + .32 * w, X + .5 * w, 0, .14 * hgt, z)], label,
-            dark)  # wheels / bumper
+            s.faces([front_rect(X - .3 * w, X + .3 * w, (hi - .08) * hgt, (hi - .01) * hgt, z),
+                     front_rect(X - .5 * w, X + .5 * w, (lo - .12) * hgt, (lo - .05) * hgt, z)], None, stripe)
+    s.faces([front_rect(X - .5 * w, X - .32 * w, 0, .14 * hgt, z),
+             front_rect(X + .32 * w, X + .5 * w, 0, .14 * hgt, z)], label, dark)  # wheels / bumper
     if label == TRAIN:  # pantograph on the roof
         zp = z + 0.3 * L
         s.lines([(X, hgt, zp), (X - .4, hgt + .6, zp)], [(X - .4, hgt + .6, zp), (X + .3, hgt + 1, zp)], TRAIN, dark,

@@ -1,8 +1,8 @@
 """Embedded synthetic datasets of street scenes: "city" in exact Cityscapes layout, long-tailed like
 Cityscapes, and "game" in exact GTA5 layout, its domain-shifted stand-in for GTA5 -> Cityscapes adaptation.
 
-The scenes are drawn by dars.data.street (camera and layout), street_objects (things), street_style (the
-city domain) and game_domain (the game domain: palette, lighting, textures and class shares that differ).
+The scenes are drawn by scene.py (the street layout), draw.py (camera and canvas), objects.py (things),
+style.py (the city domain) and game.py (the game domain: palette, lighting, textures and class shares that differ).
 Both domains share the 19 classes and the scene semantics, so labels transfer from one to the other.
 """
 import math
@@ -20,11 +20,13 @@ from dars.classes import (
 )
 from dars.io import DarsError, atomic_dir, write_json
 
-from .street import DOMAINS, RARE, render  # noqa: F401 (RARE, render are part of this module's API)
+from .scene import DOMAINS, render
 
 TRAIN_CITIES = ("aachen", "bochum", "bremen", "cologne", "darmstadt", "dusseldorf", "erfurt", "hamburg", "hanover",
                 "jena", "krefeld", "monchengladbach", "strasbourg", "stuttgart", "tubingen", "ulm", "weimar", "zurich")
 VAL_CITIES = ("frankfurt", "lindau", "munster")
+# The generator stats.json names: its module before it moved to dars.synthetic, so existing trees stay byte-identical.
+GENERATOR = "dars.data.synthetic"
 
 
 def rare_plan(seed, split_index, n, domain="city"):
@@ -84,7 +86,7 @@ def _write_city(tmp, num_train, num_val, height, width, seed):
     share = counts[0, :NUM_CLASSES] / max(1, counts[0, :NUM_CLASSES].sum())
     ratio = share / CITYSCAPES_PIXEL_SHARE
     return {
-        "generator": "dars.data.synthetic", "num_train": num_train, "num_val": num_val,
+        "generator": GENERATOR, "num_train": num_train, "num_val": num_val,
         "height": height, "width": width, "seed": seed, "class_names": list(CLASS_NAMES),
         "train_share": [round(float(v), 6) for v in share],
         "target_share": [float(v) for v in CITYSCAPES_PIXEL_SHARE],
@@ -118,7 +120,7 @@ def _write_game(tmp, n, height, width, seed, domain):
     share = counts[:NUM_CLASSES] / max(1, counts[:NUM_CLASSES].sum())
     mean_colour = colour_sum[:NUM_CLASSES] / np.maximum(1, counts[:NUM_CLASSES, None])
     return {
-        "generator": "dars.data.synthetic", "domain": domain, "layout": "gta5", "num_images": n,
+        "generator": GENERATOR, "domain": domain, "layout": "gta5", "num_images": n,
         "height": height, "width": width, "seed": seed, "class_names": list(CLASS_NAMES),
         "train_share": [round(float(v), 6) for v in share],
         "cityscapes_share": [float(v) for v in CITYSCAPES_PIXEL_SHARE],
@@ -128,3 +130,24 @@ def _write_game(tmp, n, height, width, seed, domain):
         "missing_classes": [CLASS_NAMES[c] for c in np.flatnonzero(presence == 0)],
         "mean_colour_rgb": [[round(float(v), 2) for v in row] for row in mean_colour],
     }
+
+
+def add_arguments(parser):
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--num-train", type=int, default=240)
+    parser.add_argument("--num-val", type=int, default=48)
+    parser.add_argument("--height", type=int, default=128)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--domain", default="city", choices=["city", "game"],
+                        help="city: Cityscapes layout; game: the GTA5 stand-in (GTA5 layout, other look and shares)")
+
+
+def main(args):
+    generate(args.out, args.num_train, args.num_val, args.height, args.width, args.seed, domain=args.domain)
+    if args.domain == "game":  # GTA5 layout ships labelIds: convert them as a user would
+        from ..data.layouts import prepare
+        prepare("gta5", args.out)
+
+
+COMMANDS = {"synthesize": (add_arguments, main)}

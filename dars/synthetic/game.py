@@ -12,31 +12,16 @@ more terrain and less vegetation, and no ego-vehicle hood.
 import cv2
 import numpy as np
 
-from .street_draw import (
-    BUILDING,
-    BUS,
-    FENCE,
-    GROUND,
-    MOTO,
-    PARKING,
-    ROAD,
-    SIDEWALK,
-    SKY,
-    TERRAIN,
-    TRAIN,
-    TRUCK,
-    VEG,
-    WALL,
-)
-from .street_style import Style
+from . import draw
+from .style import Style
 
 # Multiplicative texture amplitude per labelId of [pixel noise, vertical streaks, smooth blotches, horizontal
 # bands]: low grain everywhere (rendered, not photographed); streaks and bands are patterns the city lacks.
 GAME_TEXTURE = np.tile(np.float32([[.01], [0], [.03], [0]]), (1, 256))
-for _lid, _amp in {ROAD: (.01, .07, .06, 0), SIDEWALK: (.015, 0, .05, 0), BUILDING: (.01, 0, .05, .1),
-                   WALL: (.02, 0, .05, .14), FENCE: (.03, .16, 0, 0), TERRAIN: (.03, .1, .16, 0),
-                   VEG: (.03, 0, .28, 0), SKY: (0, 0, .04, 0), GROUND: (.04, 0, .12, 0),
-                   PARKING: (.02, .06, .04, 0)}.items():
+for _lid, _amp in {draw.ROAD: (.01, .07, .06, 0), draw.SIDEWALK: (.015, 0, .05, 0), draw.BUILDING: (.01, 0, .05, .1),
+                   draw.WALL: (.02, 0, .05, .14), draw.FENCE: (.03, .16, 0, 0), draw.TERRAIN: (.03, .1, .16, 0),
+                   draw.VEG: (.03, 0, .28, 0), draw.SKY: (0, 0, .04, 0), draw.GROUND: (.04, 0, .12, 0),
+                   draw.PARKING: (.02, .06, .04, 0)}.items():
     GAME_TEXTURE[:, _lid] = _amp
 
 
@@ -85,5 +70,5 @@ GAME = Style(
     p_grass_strip=0.2, p_parking=0.6, p_parked=0.9, verge_p=(.6, .15, .25), p_park=0.25,
     edge_p=(.22, .12, .06, .6), trees=0.5, tree_gap=(10, 20), p_poles=0.45, pole_gap=(35, 60), p_light=0.35,
     p_sign=0.5, n_static=(0, 3), cars=6.5, n_people=(1, 5), n_bikes=(0, 2), p_cyclist=0.15,
-    rare={TRUCK: 0.3, BUS: 0.3, TRAIN: 0.05, MOTO: 0.2}, key=(1,),
+    rare={draw.TRUCK: 0.3, draw.BUS: 0.3, draw.TRAIN: 0.05, draw.MOTO: 0.2}, key=(1,),
 )

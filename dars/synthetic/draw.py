@@ -15,7 +15,7 @@ PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTO, BIKE = 24, 25, 26, 27, 28, 31, 32, 
 HC = 1.5  # camera height (m)
 
 # Multiplicative texture amplitude per labelId of [pixel noise, leaf noise, horizontal streaks, blotches]
-# (the city domain; the game domain has its own table in game_domain.py).
+# (the city domain; the game domain has its own table in game.py).
 TEXTURE = np.tile(np.float32([[.03], [0], [0], [.04]]), (1, 256))
 for _lid, _amp in {ROAD: (.05, 0, 0, .08), SIDEWALK: (.05, 0, 0, .06), BUILDING: (.03, 0, 0, .08),
                    WALL: (.05, 0, .08, .06), FENCE: (.12, 0, 0, .04), TERRAIN: (.07, .06, .22, .12),
@@ -25,28 +25,28 @@ for _lid, _amp in {ROAD: (.05, 0, 0, .08), SIDEWALK: (.05, 0, 0, .06), BUILDING:
     TEXTURE[:, _lid] = _amp
 
 
-def _col(rng, base, s=14.0):
+def jitter(rng, base, s=14.0):
     """Per-instance colour: base plus a shared brightness shift and a smaller per-channel jitter."""
     n = rng.normal(0, s, 4).tolist()
     return tuple(min(255.0, max(0.0, b + n[0] + 0.5 * e)) for b, e in zip(base, n[1:]))
 
 
-def _box(X0, X1, Y0, Y1, z):  # rectangle facing the camera
+def front_rect(X0, X1, Y0, Y1, z):  # rectangle facing the camera
     return [(X0, Y0, z), (X1, Y0, z), (X1, Y1, z), (X0, Y1, z)]
 
 
-def _side(X, z0, z1, Y0, Y1):  # rectangle in a plane parallel to the street
+def side_rect(X, z0, z1, Y0, Y1):  # rectangle in a plane parallel to the street
     return [(X, Y0, z0), (X, Y0, z1), (X, Y1, z1), (X, Y1, z0)]
 
 
-def _ground(X0, X1, z0, z1):
+def ground_rect(X0, X1, z0, z1):
     return [(X0, 0, z0), (X1, 0, z0), (X1, 0, z1), (X0, 0, z1)]
 
 
-class _Scene:
+class Scene:
     """Float RGB canvas plus labelIds map, drawn with OpenCV (4 fractional bits) in painter's order.
 
-    `st` is the domain's Style (street_style.py): its palette and layout knobs; the random draws are the
+    `st` is the domain's Style (style.py): its palette and layout knobs; the random draws are the
     same for every domain, so a domain changes values, never the order in which the generator is consumed.
     """
 
@@ -64,7 +64,7 @@ class _Scene:
 
     def col(self, base, s=14.0):
         """A per-instance colour around `base`, after the domain's tint."""
-        return _col(self.rng, self.tint(base), s)
+        return jitter(self.rng, self.tint(base), s)
 
     def m(self, px, z):
         """Metres spanned by `px` pixels at distance z."""

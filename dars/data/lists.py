@@ -1,0 +1,71 @@
+"""List files and image ids: the one reader (and writer) of each list format stages pass on.
+
+- Pair lists (labeled.txt, unlabeled.txt, imported and published split lists): one
+  `<image> <label>` pair a line, both relative to the dataset root; blank lines and `#`
+  comments are skipped.
+- pseudo_labels.txt: the same pairs, images relative to the dataset root and labels relative to
+  the list's own folder.
+- Id lists (a dataset's own split files: GTA5 `<split>.txt`, VOC `ImageSets/Segmentation/*.txt`,
+  ScanNet `scannetv2_<split>.txt`): one id, or an image path whose stem is the id, a line.
+"""
+from pathlib import Path
+
+from ..io import DarsError, write_text_lines
+from . import cityscapes, scannet
+
+
+def image_id(image_rel: str) -> str:
+    """A unique, readable id of an image of any layout; it names pseudo-label files and seeds sampling.
+
+    Cityscapes `leftImg8bit/train/aachen/aachen_000005_000019_leftImg8bit.png` -> `aachen_000005_000019`
+    (existing results depend on it); GTA5 `images/00001.png` -> `00001`; VOC
+    `JPEGImages/2007_000032.jpg` -> `2007_000032`; ScanNet frame names repeat in every scene, so
+    `scannet_frames_25k/scene0000_00/color/000100.jpg` -> `scene0000_00_000100`."""
+    for rule in (cityscapes.image_stem, scannet.frame_id):  # the layouts whose ids are not the file stem
+        iid = rule(image_rel)
+        if iid is not None:
+            return iid
+    return Path(image_rel).stem
+
+
+def read_list(path, root=None):
+    """Pairs from a list file: one `image label` pair per line, relative to the dataset root. With
+    `root`, the first and last pairs' files must exist under it (a list of another tree fails here)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DarsError(f"{path}: list file not found")
+    pairs = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise DarsError(f"{path}:{n}: expected `<image path> <label path>`, got {line!r}")
+        pairs.append((fields[0], fields[1]))
+    if root is not None:
+        for img, lab in pairs[:1] + pairs[-1:]:
+            for p in (img, lab):
+                if not (Path(root) / p).is_file():
+                    raise DarsError(f"{path}: {p} does not exist under dataset root {root}")
+    return pairs
+
+
+def write_list(path, pairs):
+    """Write `image label` pairs, one a line (atomically)."""
+    write_text_lines(path, [f"{image} {label}" for image, label in pairs])
+
+
+def read_pseudo_list(path):
+    """[(image relative to the dataset root, label Path)] of a pseudo_labels.txt; each label is
+    the list's folder joined with the path the list names."""
+    base = Path(path).parent
+    return [(image, base / label) for image, label in read_list(path)]
+
+
+def read_ids(path):
+    """Ids of an id list, in file order: each line's first field, reduced to its stem."""
+    ids = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            ids.append(Path(line.split()[0]).stem)  # an id, or an image path whose stem is the id
+    return ids
