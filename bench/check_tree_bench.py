@@ -2,7 +2,7 @@
 full-resolution (1024x2048) Cityscapes-layout files: the 372 images of the authors' 1/8 list,
 `--extra` more train images and `--val` val images, as the check reads them.
 
-    python bench/check_tree_bench.py --work /tmp/check_bench --val 500 --cores 1
+    python bench/check_tree_bench.py --work /tmp/check_bench --val 500 --cores 1 [--target miou.json]
 
 The images are smooth class-coloured blocks with noise, compressed to about real Cityscapes
 PNG sizes, so decoding costs what it costs on the real tree. Prints one JSON line: tree size,
@@ -56,6 +56,8 @@ def main():
     ap.add_argument("--extra", type=int, default=8)
     ap.add_argument("--val", type=int, default=500)
     ap.add_argument("--cores", type=int, default=1)
+    ap.add_argument("--target", choices=["model.pt", "miou.json"], default="model.pt",
+                    help="round 0's model (the check), or its evaluation on every val image too")
     args = ap.parse_args()
     root = args.work / "cityscapes"
     files = build_tree(root, args.extra, args.val)
@@ -67,18 +69,18 @@ def main():
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
+    target = f"results/cityscapes_check/split8/seed0/round0/{args.target}"
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(run),
-                    "--cores", str(args.cores), "-q", "--", "results/cityscapes_check/split8/seed0/round0/miou.json"],
-                   check=True, env=env)
+                    "--cores", str(args.cores), "-q", "--", target], check=True, env=env)
     wall = time.perf_counter() - start
     jobs = {}
     for tsv in sorted((run / "benchmarks").rglob("*.tsv")):
         with open(tsv) as f:
             seconds = float(next(csv.DictReader(f, delimiter="\t"))["s"])
         jobs[str(tsv.relative_to(run / "benchmarks"))] = round(seconds, 1)
-    miou = json.loads((run / "results/cityscapes_check/split8/seed0/round0/miou.json").read_text())
+    split = json.loads((run / "results/cityscapes_check/split8/seed0/split/split.json").read_text())
     print(json.dumps({"pairs": files, "val": args.val, "cores": args.cores, "wall_s": round(wall, 1), "jobs": jobs,
-                      "split_family": miou["split_family"]}))
+                      "target": args.target, "split_family": split["split_family"]}))
 
 
 if __name__ == "__main__":
