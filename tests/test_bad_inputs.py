@@ -203,12 +203,18 @@ def test_a_rewritten_shard_is_named_with_the_rule_that_rebuilds_it(teacher, tmp_
 
 # 5. Labels are checked where they are first read or written, naming the file.
 
-def test_a_bad_val_label_is_named_at_the_split_before_any_training(tmp_path):
+def tree_with_a_bad_val_label(tmp_path, index):
+    """A tiny tree whose val label `index` holds the id 50 (not a train id); its path."""
     root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8, num_val=2)
-    label = root / find_pairs("cityscapes", root, "val")[1][1]
+    label = root / find_pairs("cityscapes", root, "val")[index][1]
     y = read_label(label)
     y[3, 3] = 50
     cv2.imwrite(str(label), y)
+    return root, label
+
+
+def test_a_bad_val_label_is_named_at_the_split_before_any_training(tmp_path):
+    root, label = tree_with_a_bad_val_label(tmp_path, 1)
     with pytest.raises(DarsError, match=f"{re.escape(str(label))}: label id 50 is neither a class"):
         make_split(root, 4, 0, tmp_path / "split", "tiny")
     assert not (tmp_path / "split").exists()
@@ -216,11 +222,7 @@ def test_a_bad_val_label_is_named_at_the_split_before_any_training(tmp_path):
 
 def test_a_val_label_edited_after_the_split_is_named_by_evaluate(teacher, tmp_path):
     base, _ = teacher
-    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8, num_val=2)
-    label = root / find_pairs("cityscapes", root, "val")[0][1]
-    y = read_label(label)
-    y[3, 3] = 50
-    cv2.imwrite(str(label), y)
+    root, label = tree_with_a_bad_val_label(tmp_path, 0)
     with pytest.raises(DarsError, match=f"{re.escape(str(label))}: holds ids \\[50\\]"):
         evaluate_stage(base / "round0.pt", root, tmp_path / "miou.json")
     assert not (tmp_path / "miou.json").exists()

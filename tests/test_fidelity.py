@@ -182,30 +182,29 @@ def test_authors_list_is_selected_by_family_and_recorded(authors_root, tmp_path)
     assert "no 1/16 list" in warnings[0]
 
 
-def test_cityscapes_preset_plans_with_the_authors_family(authors_root, tmp_path):
+def snakemake_on(root, dataset, workdir, *args):
+    """Snakemake in `workdir` with config.yaml's `dataset` pointed at `root`."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["datasets"]["cityscapes"]["root"] = str(authors_root)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    config["datasets"][dataset]["root"] = str(root)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(SNAKEMAKE + ["--directory", str(tmp_path), "-n", "-p",
-                                       "results/cityscapes/split8/round2/miou.json"],
-                          capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(SNAKEMAKE + ["--directory", str(workdir), *args], capture_output=True, text=True,
+                          timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_cityscapes_preset_plans_with_the_authors_family(authors_root, tmp_path):
+    proc = snakemake_on(authors_root, "cityscapes", tmp_path, "-n", "-p", "results/cityscapes/split8/round2/miou.json")
     split_command = [line for line in proc.stdout.splitlines() if "python -m dars split" in line]
     assert len(split_command) == 1 and "--family dars" in split_command[0]
 
 
 def test_the_cpu_check_preset_runs_round0_on_a_real_layout_tree(authors_root, tmp_path):
-    """README "Use your own data": the one-minute check reads the tree, the authors' list, trains
-    a few steps and evaluates, on the same family as the paper preset."""
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["datasets"]["cityscapes_check"]["root"] = str(authors_root)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(SNAKEMAKE + ["--directory", str(tmp_path), "--cores", "1",
-                                       "results/cityscapes_check/split8/seed0/round0/miou.json"],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    """README "Use your own data": the CPU check reads the tree, the authors' list, trains a few
+    steps and (asked for miou.json) evaluates, on the same family as the paper preset."""
+    snakemake_on(authors_root, "cityscapes_check", tmp_path, "--cores", "1",
+                 "results/cityscapes_check/split8/seed0/round0/miou.json")
     result = json.loads((tmp_path / "results/cityscapes_check/split8/seed0/round0/miou.json").read_text())
     assert result["split_family"] == "dars" and result["num_images"] == 2 and 0 <= result["miou"] <= 1
 
