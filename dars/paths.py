@@ -1,5 +1,5 @@
 """Where the pipeline writes: the results tree in one place, for the specs of paper.py and
-evidence.py (the rules' path constants spell the same templates with Snakemake wildcards).
+evidence.py and for the rules (workflow/rules/common.smk builds its path block on RUN and AGG).
 
     results/{dataset}/split{split}/seed{seed}/                  one seed's run (`run_dir`)
         split/split.json, prior.json, prior_td.json             per seed (`seed_file`)
@@ -9,7 +9,7 @@ evidence.py (the rules' path constants spell the same templates with Snakemake w
 """
 
 RUN = "results/{dataset}/split{split}/seed{seed}"
-ROUND = "results/{dataset}/split{split}/round{round}"
+AGG = "results/{dataset}/split{split}/round{round}"  # over seeds
 
 
 def run_dir(dataset, split, seed):
@@ -35,4 +35,4 @@ def run_file(dataset, split, seed, stage_, file="miou.json"):
 
 def report_file(dataset, split, round_, name, ext):
     """A table (.html) or figure (.png) of the report of one dataset/split/round."""
-    return f"{ROUND.format(dataset=dataset, split=split, round=round_)}/report/{name}.{ext}"
+    return f"{AGG.format(dataset=dataset, split=split, round=round_)}/report/{name}.{ext}"

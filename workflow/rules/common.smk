@@ -7,6 +7,7 @@ import dars.console
 import dars.evidence
 import dars.figures
 import dars.paper
+import dars.paths
 import dars.tables
 from dars.io import DarsError
 
@@ -17,11 +18,11 @@ except DarsError as e:
 
 # Pipeline paths, in one block. A run is a dataset/split/seed; its stages are round0 (and
 # round0_<preset>) and <method>/round<k>. Each job logs and times itself under the same path.
-RUN = "results/{dataset}/split{split}/seed{seed}"
-STAGE = "results/{dataset}/split{split}/seed{seed}/{stage}"  # round0, round0_<preset> or <method>/round<k>
-STAGE0 = "results/{dataset}/split{split}/seed{seed}/{stage0}"  # round0 or round0_<preset> (pretrain)
-ROUND = "results/{dataset}/split{split}/seed{seed}/{method}/round{round}"  # self-training round k >= 1
-AGG = "results/{dataset}/split{split}/round{round}"  # over seeds
+RUN = dars.paths.RUN          # results/{dataset}/split{split}/seed{seed}
+STAGE = f"{RUN}/{{stage}}"    # round0, round0_<preset> or <method>/round<k>
+STAGE0 = f"{RUN}/{{stage0}}"  # round0 or round0_<preset> (pretrain)
+ROUND = f"{RUN}/{{method}}/round{{round}}"  # self-training round k >= 1
+AGG = dars.paths.AGG          # results/{dataset}/split{split}/round{round}: over seeds
 PAPER = "results/paper"
 EVIDENCE = "results/evidence"
 LOGS = "logs/{dataset}/split{split}/seed{seed}"
