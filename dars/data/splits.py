@@ -1,5 +1,4 @@
 """Labeled / unlabeled image lists for a 1/N split: seeded and nested, or imported from a list file."""
-import hashlib
 import sys
 from pathlib import Path
 
@@ -7,7 +6,7 @@ import numpy as np
 
 from ..classes import IGNORE
 from ..io import DarsError, read_label, write_json
-from ..manifest import file_record, write_manifest
+from ..manifest import file_record, file_sha256, write_manifest
 from . import published
 from .layouts import DEFAULT_LAYOUT, class_set, find_pairs
 from .lists import read_list, write_list
@@ -44,7 +43,7 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAU
         labeled, source, digest = find_pairs(source_layout, labeled_root, "train"), "source", None
     elif list_file:
         labeled = _imported(list_file, root, train, used)
-        source, digest = "imported", _sha256(list_file)
+        source, digest = "imported", file_sha256(list_file)
     else:
         labeled, source, digest = _random(train, split, seed, root), "random", None
     _check_min_labeled(labeled, min_labeled, split, len(train), root, list_file, labeled_root, dataset)
@@ -110,10 +109,6 @@ def _imported(list_file, root, train, family):
         raise DarsError(f"{list_file}: {len(unknown)} images are not train images under {root}, "
                         f"e.g. {unknown[0]}{hint}")
     return labeled
-
-
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _random(train, split, seed, root):
