@@ -8,6 +8,8 @@ server takes. Formats, under the output directory:
     cityscapes  labelIds/<city>/<city>_<seq>_<frame>_pred_labelIds.png   Cityscapes labelIds
                 color/<city>/<city>_<seq>_<frame>_pred_color.png         for viewing
     voc         index/<id>.png       class indices 0..20, VOC palette (as SegmentationClass)
+    scannet     nyu40/<scene>_<frame>.png   NYU40 ids at the label size (640x480), the names of the
+                2D benchmark's ground truth; color/<scene>_<frame>.png for viewing
     others      trainIds/<id>.png    train ids; color/<id>.png for viewing
     export.json checkpoint, split, protocol, format, every image with its prediction file
 
@@ -22,6 +24,7 @@ import torch
 from PIL import Image
 
 from .classes import train_ids_to_label_ids, voc_palette
+from .data import scannet
 from .data.dataset import ImageList, prefetched
 from .data.layouts import class_set, find_images, find_pairs, image_size
 from .data.lists import image_id
@@ -57,7 +60,8 @@ def _write_train_ids(out, image_rel, train_ids, classes):
 
 
 # layout -> (what the prediction PNGs hold, their writer); other layouts: train ids.
-FORMATS = {"cityscapes": ("labelIds", _write_cityscapes), "voc": ("index", _write_voc)}
+FORMATS = {"cityscapes": ("labelIds", _write_cityscapes), "voc": ("index", _write_voc),
+           "scannet": ("nyu40", scannet.write_prediction)}
 TRAIN_IDS = ("trainIds", _write_train_ids)
 
 

@@ -211,9 +211,46 @@ def test_voc_exports_palette_indices_and_other_layouts_train_ids(tmp_path):
         assert img.mode == "P" and (np.array(img) == ids).all()
         assert img.getpalette()[: 21 * 3] == voc_palette(21).ravel().tolist()
     fmt, write = TRAIN_IDS
-    pred = write(tmp_path, "scannet_frames_25k/scene0000_00/color/000100.jpg", ids, class_set("scannet"))
-    assert (fmt, pred) == ("trainIds", "trainIds/scene0000_00_000100.png")
-    assert (read_label(tmp_path / pred) == ids).all() and (tmp_path / "color/scene0000_00_000100.png").is_file()
+    pred = write(tmp_path, "images/00001.png", ids, class_set("gta5"))
+    assert (fmt, pred) == ("trainIds", "trainIds/00001.png")
+    assert (read_label(tmp_path / pred) == ids).all() and (tmp_path / "color/00001.png").is_file()
+
+
+def _scannet_tree(root, rng):
+    """A stand-in scannet_frames_25k tree: 1296x968 colour frames, 640x480 NYU40 labels."""
+    root.mkdir()
+    for split, scene in (("train", "scene0000_00"), ("val", "scene0001_00")):
+        (root / f"scannetv2_{split}.txt").write_text(scene + "\n")
+        for frame in ("000000", "000100"):
+            d = root / "scannet_frames_25k" / scene
+            write_png(d / f"label/{frame}.png", rng.integers(0, 41, size=(480, 640)).astype(np.uint8))
+            (d / "color").mkdir(exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, size=(968, 1296, 3), dtype=np.uint8)).save(d / f"color/{frame}.jpg")
+    return root
+
+
+def test_scannet_export_holds_nyu40_ids_at_the_benchmark_size(tmp_path):
+    """ScanNet's 2D benchmark compares NYU40 ids at 640x480, by the ground truth's file name."""
+    from dars.classes import SCANNET_NYU40_IDS
+    from dars.data.layouts import class_set, prepare
+    from dars.models import build_model
+    root = _scannet_tree(tmp_path / "scannet", np.random.default_rng(0))
+    prepare("scannet", root)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "scannet.pt"
+    torch.save({"model_name": "lite", "num_classes": 20, "model": build_model("lite", 20).state_dict()}, ckpt)
+    record = export_stage(ckpt, root, "val", tmp_path / "out", "scannet", threads=1)
+    assert record["format"] == "nyu40" and record["num_images"] == 2
+    miou = evaluate_stage(ckpt, root, tmp_path / "miou.json", threads=1, layout="scannet")
+    assert miou["scored_at"] == [[480, 640]]
+    for frame in ("000000", "000100"):
+        pred = read_label(tmp_path / f"out/nyu40/scene0001_00_{frame}.png")
+        assert pred.shape == (480, 640)
+        assert set(np.unique(pred)) <= set(SCANNET_NYU40_IDS.tolist())
+        colour = np.array(Image.open(tmp_path / f"out/color/scene0001_00_{frame}.png").convert("RGB"))
+        nyu40_of_colour = {tuple(c): SCANNET_NYU40_IDS[i] for i, c in enumerate(class_set("scannet").palette)}
+        assert all(nyu40_of_colour[tuple(colour[y, x])] == pred[y, x]
+                   for y in range(0, 480, 37) for x in range(0, 640, 41))
 
 
 def test_a_checkpoint_of_another_class_set_is_refused(tree_and_model, tmp_path):

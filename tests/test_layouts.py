@@ -32,14 +32,14 @@ def save_palette_png(path, ids):
     img.save(path)
 
 
-def check_never_overwrites(name, root, pairs):
+def check_never_overwrites(name, root, pairs, **options):
     """A rerun writes nothing; a changed label survives a rerun; a deleted one comes back."""
-    assert layouts.prepare(name, root) == 0
+    assert layouts.prepare(name, root, **options) == 0
     kept, gone = root / pairs[0][1], root / pairs[-1][1]
     write_png(kept, np.full((H, W), 3, np.uint8))
     before = read_label(gone)
     gone.unlink()
-    assert layouts.prepare(name, root) == 1
+    assert layouts.prepare(name, root, **options) == 1
     assert (read_label(kept) == 3).all()
     assert (read_label(gone) == before).all()
 
@@ -157,6 +157,10 @@ TSV_ROWS = [  # raw id, nyu40id ("" = no NYU40 class)
 # not a benchmark class, 7 has no NYU40 class, bathtub 18, refrigerator 14; 0 and 77 are unknown.
 SCANNET_MAP = {1: 0, 2: 4, 3: 19, 1000: 18, 5: 14}
 RAW_IDS = np.array([0, 1, 2, 3, 40, 7, 1000, 5, 77], dtype=np.uint16)
+# NYU40 id -> train id, by hand from the benchmark's class list (ScanNet's 2D evaluation script):
+# floor stays floor, bed stays bed; 0 (unannotated) and the 20 other NYU40 classes are ignored.
+NYU40_MAP = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8, 10: 9, 11: 10, 12: 11, 14: 12, 16: 13,
+             24: 14, 28: 15, 33: 16, 34: 17, 36: 18, 39: 19}
 SCENES = {"train": ["scene0000_00", "scene0002_01"], "val": ["scene0001_00"]}
 
 
@@ -165,50 +169,162 @@ def write_tsv(path, rows=TSV_ROWS, header=("id", "raw_category", "category", "co
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_scannet(root, rng):
+def scannet_label(rng, label_space):
+    """A raw label: 16-bit, ids from RAW_IDS (77, 40, 1000 in the corner); an NYU40 one: 8-bit, every id 0..40."""
+    if label_space == "raw":
+        ids = RAW_IDS[rng.integers(0, RAW_IDS.size, size=(H, W))]
+        ids[0, :3] = (77, 40, 1000)
+        return ids
+    ids = rng.integers(0, 41, size=(H, W)).astype(np.uint8)
+    ids[0, :4] = (2, 4, 13, 0)  # floor, bed, pillow (not a benchmark class), unannotated
+    return ids
+
+
+def write_scannet(root, rng, label_space="raw"):
+    """A stand-in scannet_frames_25k tree; its labels in `label_space`."""
     sources = {}
     root.mkdir(parents=True)
     for split, scenes in SCENES.items():
         (root / f"scannetv2_{split}.txt").write_text("".join(s + "\n" for s in scenes))
         for k, scene in enumerate(scenes):
-            big = k == 0  # the first scene of each split has colour frames are larger than its labels
+            big = k == 0  # the first scene of each split has colour frames larger than its labels
             for frame in ("000000", "000100"):
-                raw = RAW_IDS[rng.integers(0, RAW_IDS.size, size=(H, W))]
-                raw[0, :3] = (77, 40, 1000)
+                ids = scannet_label(rng, label_space)
                 d = root / "scannet_frames_25k" / scene
                 d.joinpath("color").mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(d / f"color/{frame}.jpg"), random_image(rng, *((2 * H, 2 * W) if big else (H, W))))
                 d.joinpath("label").mkdir(exist_ok=True)
-                cv2.imwrite(str(d / f"label/{frame}.png"), raw)
-                sources[f"scannet_frames_25k/{scene}/label20/{frame}.png"] = raw
+                cv2.imwrite(str(d / f"label/{frame}.png"), ids)
+                sources[f"scannet_frames_25k/{scene}/label20/{frame}.png"] = ids
     write_tsv(root / "scannetv2-labels.combined.tsv")
     return sources
 
 
-def test_scannet_prepare_and_pairs(tmp_path):
-    root = tmp_path / "scannet"
-    sources = write_scannet(root, np.random.default_rng(6))
-    assert cv2.imread(str(root / "scannet_frames_25k/scene0000_00/label/000000.png"),
-                      cv2.IMREAD_UNCHANGED).dtype == np.uint16
-    with pytest.raises(DarsError, match="python -m dars prepare scannet"):
-        layouts.find_pairs("scannet", root, "train")
-    assert layouts.prepare("scannet", root) == 6
+def check_scannet_pairs(root, sources, mapping):
     train = layouts.find_pairs("scannet", root, "train")
     val = layouts.find_pairs("scannet", root, "val")
     assert len(train) == 4 and len(val) == 2
     for img, lab in train + val:
         got = read_label(root / lab)
-        assert (got == expect(SCANNET_MAP, sources[lab])).all()
-        assert tuple(got[0, :3]) == (255, 255, 18)
+        assert (got == expect(mapping, sources[lab])).all()
         image = cv2.imread(str(root / img))
         assert image.shape[:2] == got.shape  # the pipeline needs equal sizes
         assert ("color_resized" in img) != img.startswith("scannet_frames_25k/scene0002_01/")
+    return train, val
+
+
+def test_scannet_raw_labels_go_through_the_table(tmp_path):
+    root = tmp_path / "scannet"
+    sources = write_scannet(root, np.random.default_rng(6), "raw")
+    assert cv2.imread(str(root / "scannet_frames_25k/scene0000_00/label/000000.png"),
+                      cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    with pytest.raises(DarsError, match="python -m dars prepare scannet"):
+        layouts.find_pairs("scannet", root, "train")
+    assert layouts.prepare("scannet", root, label_space="raw") == 6
+    train, val = check_scannet_pairs(root, sources, SCANNET_MAP)
+    for _, lab in train + val:
+        assert tuple(read_label(root / lab)[0, :3]) == (255, 255, 18)
     ids = [image_id(i) for i, _ in train + val]
     assert len(set(ids)) == 6 and "scene0000_00_000100" in ids
     check_labels("scannet", root, train)
     assert layouts.class_set("scannet").num_classes == 20
     check_path_rules("scannet", root, train + val)
+    check_never_overwrites("scannet", root, train, label_space="raw")
+
+
+def test_scannet_nyu40_labels_keep_their_classes(tmp_path):
+    """The scannet_frames_25k download holds NYU40 ids: they map straight to the 20 train ids
+    (the old code sent them through the raw-id table: floor became chair, bed became table)."""
+    root = tmp_path / "scannet"
+    sources = write_scannet(root, np.random.default_rng(8), "nyu40")
+    assert layouts.prepare("scannet", root) == 6  # nyu40 is the default
+    train, val = check_scannet_pairs(root, sources, NYU40_MAP)
+    for _, lab in train + val:
+        floor, bed, pillow, unannotated = read_label(root / lab)[0, :4]
+        assert (floor, bed, pillow, unannotated) == (1, 3, 255, 255)
+        assert layouts.class_set("scannet").names[floor] == "floor"
+        assert layouts.class_set("scannet").names[bed] == "bed"
+    for nyu40, train_id in NYU40_MAP.items():  # class by class, over the whole table
+        assert classes.SCANNET_NYU40_IDS[train_id] == nyu40
+    check_labels("scannet", root, train)
+    check_path_rules("scannet", root, train + val)
     check_never_overwrites("scannet", root, train)
+
+
+@pytest.mark.parametrize("actual, declared, found", [("raw", "nyu40", "16-bit PNG, largest id 1000"),
+                                                      ("nyu40", "raw", "8-bit PNG, largest id 40")])
+def test_scannet_label_space_contradiction_writes_nothing(tmp_path, actual, declared, found):
+    root = tmp_path / "scannet"
+    write_scannet(root, np.random.default_rng(9), actual)
+    if actual == "nyu40":  # every NYU40 id up to 40 in the first label, so the largest id is known
+        cv2.imwrite(str(root / "scannet_frames_25k/scene0000_00/label/000000.png"),
+                    np.arange(H * W).reshape(H, W).clip(0, 40).astype(np.uint8))
+    with pytest.raises(DarsError, match=f"label/000000.png: {found}, which means {actual} ids, but "
+                                        f"label_space is '{declared}'.*label_space: {actual}"):
+        layouts.prepare("scannet", root, label_space=declared)
+    assert not list(root.glob("scannet_frames_25k/*/label20")) and not list(root.glob("**/color_resized"))
+    assert not (root / "scannet_frames_25k/label20.json").exists()
+
+
+def test_scannet_one_contradicting_label_among_many_is_named(tmp_path):
+    """A label past the sample that contradicts the space is named; the others are written."""
+    root = tmp_path / "scannet"
+    write_scannet(root, np.random.default_rng(10), "nyu40")
+    bad = root / "scannet_frames_25k/scene0002_01/label/000100.png"
+    cv2.imwrite(str(bad), np.full((H, W), 1000, np.uint16))
+    from dars.data import scannet
+    scannet_sample = scannet.SAMPLE
+    try:
+        scannet.SAMPLE = 1  # the first label only: the bad one is found while writing
+        with pytest.raises(DarsError, match="(?s)wrote 5 labels: 1 problems.*scene0002_01/label/000100.png: 16-bit"):
+            layouts.prepare("scannet", root)
+    finally:
+        scannet.SAMPLE = scannet_sample
+
+
+def test_scannet_labels_from_before_the_record_are_refused(tmp_path):
+    """label20/ written by the old prepare (NYU40 read as raw ids) has no label20.json: refused."""
+    root = tmp_path / "scannet"
+    write_scannet(root, np.random.default_rng(11), "nyu40")
+    layouts.prepare("scannet", root)
+    (root / "scannet_frames_25k/label20.json").unlink()
+    with pytest.raises(DarsError, match="without label20.json: made by a dars version.*rm -r"):
+        layouts.find_pairs("scannet", root, "train")
+    with pytest.raises(DarsError, match="without label20.json"):
+        layouts.prepare("scannet", root)
+
+
+def test_scannet_declared_space_is_checked_at_plan_time(tmp_path):
+    from dars.config import check_prepared
+    root = tmp_path / "scannet"
+    write_scannet(root, np.random.default_rng(12), "raw")
+    config = {"datasets": {"scannet": {"root": str(root), "layout": "scannet", "label_space": "raw"}}}
+    with pytest.raises(DarsError, match=f"prepare scannet {root} --label-space raw`"):
+        check_prepared(config, "scannet")
+    layouts.prepare("scannet", root, label_space="raw")
+    check_prepared(config, "scannet")
+    config["datasets"]["scannet"]["label_space"] = "nyu40"
+    with pytest.raises(DarsError, match="prepared from raw ids but the dataset declares label_space 'nyu40'"):
+        check_prepared(config, "scannet")
+
+
+def test_scannet_frames_without_label_or_image_are_errors(tmp_path):
+    root = tmp_path / "scannet"
+    write_scannet(root, np.random.default_rng(13), "nyu40")
+    layouts.prepare("scannet", root)
+    (root / "scannet_frames_25k/scene0001_00/color/000100.jpg").unlink()
+    with pytest.raises(DarsError, match="1 labels without a color frame in split 'val', e.g. .*label/000100.png"):
+        layouts.find_pairs("scannet", root, "val")
+    (root / "scannet_frames_25k/scene0000_00/label/000000.png").unlink()
+    with pytest.raises(DarsError, match="1 color frames without a label in split 'train'"):
+        layouts.find_pairs("scannet", root, "train")
+
+
+def test_label_space_is_refused_for_layouts_with_one_id_space(tmp_path):
+    root = tmp_path / "gta5"
+    write_gta5(root, np.random.default_rng(14))
+    with pytest.raises(DarsError, match="--label-space: the gta5 layout ships labels in one id space"):
+        layouts.prepare("gta5", root, label_space="raw")
 
 
 def test_scannet_errors(tmp_path):
@@ -217,10 +333,10 @@ def test_scannet_errors(tmp_path):
     tsv = root / "scannetv2-labels.combined.tsv"
     tsv.unlink()
     with pytest.raises(DarsError, match="scannetv2-labels.combined.tsv: ScanNet label table missing"):
-        layouts.prepare("scannet", root)
+        layouts.prepare("scannet", root, label_space="raw")
     write_tsv(tsv, header=("id", "raw_category", "category", "count", "nyu40", "nyu40class"))
     with pytest.raises(DarsError, match="no column nyu40id"):
-        layouts.prepare("scannet", root)
+        layouts.prepare("scannet", root, label_space="raw")
     assert not list(root.glob("scannet_frames_25k/*/label20"))
     (root / "scannetv2_val.txt").unlink()
     with pytest.raises(DarsError, match="scannetv2_val.txt: ScanNet scene list"):
