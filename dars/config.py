@@ -6,7 +6,7 @@ import copy
 import functools
 from pathlib import Path
 
-from .data.layouts import DEFAULT_LAYOUT, check_root, class_set, find_pairs
+from .data.layouts import DEFAULT_LAYOUT, check_dataset_labels, check_root, class_set, find_pairs
 from .io import DarsError
 from .pseudo import LABELERS
 
@@ -140,6 +140,7 @@ def check_prepared(config, name):
     for n in dict.fromkeys([name, labeled_dataset(config, name)]):
         root = dataset_root(config, n)
         if root not in generated_files(config, n):
+            check_dataset_labels(layout_of(dataset(config, n)), root, dataset(config, n))
             _train_pairs_found(layout_of(dataset(config, n)), root)
 
 

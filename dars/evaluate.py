@@ -20,15 +20,17 @@ def evaluate_stage(ckpt, root, out_json, settings=None, threads=None, run=None, 
     meta = predictor.meta
     cm = ConfusionMatrix(meta["num_classes"])
     pairs = find_pairs(layout, root, "val")
-    native = set()
+    native, scored_at = set(), set()  # image sizes; label sizes, at which predictions are scored
     for i, image, label in prefetched(ImageList(root, pairs, labels=True), predictor.workers):
         # The split stage checked these ids; a label edited since is named here, not by the metric.
         check_train_ids(Path(root) / pairs[i][1], label, meta["num_classes"])
         native.add(image.shape[:2])
+        scored_at.add(label.shape)
         cm.update(torch.from_numpy(label), predictor.train_ids(image, label.shape))
     cm.reduce_from_all_processes()
     result = _record(ckpt, predictor, native, run, split_json)
-    result.update(num_images=len(pairs), class_names=list(class_set(layout).names)[: meta["num_classes"]])
+    result.update(num_images=len(pairs), class_names=list(class_set(layout).names)[: meta["num_classes"]],
+                  scored_at=sorted(list(size) for size in scored_at))  # ScanNet's benchmark: [[480, 640]]
     result.update(_scores(cm))
     if meta.get("backbone_init"):  # absent for models without a backbone file and older checkpoints
         result["backbone_init"] = meta["backbone_init"]

@@ -38,6 +38,7 @@ class Layout:
     label: str           # its image -> train-id label path rule
     ids: str             # its image id -> images rule
     images: str | None = None  # its images-only listing (no labels needed); None: no test split
+    label_spaces: str | None = None  # its check of datasets.<name>.label_space; None: one id space
 
     def function(self, attr):
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), attr)
@@ -54,7 +55,7 @@ LAYOUTS = {
     "scannet": Layout("scannet", "scannet", "find_pairs", "check_root", "prepare",
                       "scannet_frames_25k/<scene>/{color/<frame>.jpg,label/<frame>.png}, "
                       "scannetv2-labels.combined.tsv, scannetv2_{train,val}.txt", SCANNET_CLASSES,
-                      "label_path", "images_with_id"),
+                      "label_path", "images_with_id", label_spaces="check_label_space"),
     "voc": Layout("voc", "voc", "find_pairs", "check_root", None,
                   "JPEGImages/<id>.jpg, SegmentationClassAug/<id>.png, "
                   "ImageSets/Segmentation/{train_aug,val}.txt", VOC_CLASSES,
@@ -129,16 +130,31 @@ def find_images(name, root, split):
     return [image for image, _ in find_pairs(name, root, split)]
 
 
-def prepare(name, root) -> int:
+def prepare(name, root, label_space=None) -> int:
     """Write the train-id labels a layout needs (`python -m dars prepare <layout> <root>`);
-    returns the number of files written (0 for layouts that ship train ids)."""
+    returns the number of files written (0 for layouts that ship train ids). `label_space`: the
+    id space of the source labels, for the layouts that ship more than one (scannet)."""
     lay = layout(name)
     root = check_root(name, root)
-    return 0 if lay.prepare is None else lay.function(lay.prepare)(root)
+    if label_space is not None and lay.label_spaces is None:
+        raise DarsError(f"--label-space: the {name} layout ships labels in one id space only; drop the option")
+    if lay.prepare is None:
+        return 0
+    options = {} if label_space is None else {"label_space": label_space}
+    return lay.function(lay.prepare)(root, **options)
 
 
-def prepare_command(name, root) -> str:
-    return f"python -m dars prepare {name} {root}"
+def check_dataset_labels(name, root, dataset):
+    """At plan time: a layout with several label id spaces was prepared from the one the dataset
+    declares (config key datasets.<name>.label_space)."""
+    lay = layout(name)
+    if lay.label_spaces is not None:
+        lay.function(lay.label_spaces)(root, dataset.get("label_space"))
+
+
+def prepare_command(name, root, label_space=None) -> str:
+    option = f" --label-space {label_space}" if label_space else ""
+    return f"python -m dars prepare {name} {root}{option}"
 
 
 def check_train_ids(path, label: np.ndarray, num_classes):
@@ -209,10 +225,13 @@ def write_labels(jobs, convert, what=None, hint=""):
 def add_arguments(parser):
     parser.add_argument("layout", choices=list(LAYOUTS))
     parser.add_argument("root")
+    parser.add_argument("--label-space", choices=["nyu40", "raw"],
+                        help="scannet: id space of label/*.png (default nyu40, the scannet_frames_25k download; "
+                             "raw: the per-scan *_2d-label zips)")
 
 
 def main(args):
-    print(f"wrote {prepare(args.layout, args.root)} train-id label files")
+    print(f"wrote {prepare(args.layout, args.root, args.label_space)} train-id label files")
 
 
 COMMANDS = {"prepare": (add_arguments, main)}
