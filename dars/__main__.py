@@ -9,6 +9,7 @@ import os
 import sys
 
 from .io import DarsError
+from .log import setup as setup_logging
 
 STAGES = {  # command: (module, one-line help)
     "synthesize": ("dars.synthetic", "generate the embedded synthetic dataset (Cityscapes layout)"),
@@ -62,6 +63,7 @@ def main(argv=None):
     args = build_parser(argv).parse_args(argv)
     if args.stage == "train" and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         _relaunch_under_torchrun(args, argv)
+    setup_logging(args.stage)  # one format for every stage: timestamp, level, stage (dars.log)
     try:
         args.command_main(args)
     except DarsError as e:

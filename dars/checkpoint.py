@@ -7,6 +7,7 @@ CUDA), the settings dict and the resume fingerprint. `work_dir/last.pt` is the r
 a rerun whose fingerprint (settings less runtime-only ones, teacher bytes, training data)
 equals the saved one continues from it bit-for-bit on CPU; otherwise it says what changed and
 starts afresh."""
+import sys
 from pathlib import Path
 
 import torch
@@ -17,11 +18,53 @@ from .manifest import file_sha256, list_digest
 
 
 def save_checkpoint(path, payload):
-    """torch.save, atomically and byte-reproducibly: identical payloads give identical files."""
+    """torch.save, atomically and byte-reproducibly: equal payloads give identical files, however
+    their objects were made (a resumed run's optimizer state holds unpickled strings, a fresh
+    run's the interned literals). A full disk is named like any write (dars.io)."""
     # Through a file object: given a path, torch names the archive's inner folder after the
     # (random) temporary file, so identical checkpoints would differ in bytes and sha256.
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(payload, f)
+        recorder = _WriteErrors(f)
+        try:
+            torch.save(canonical(payload), recorder)
+        except RuntimeError:
+            # torch turns the file's OSError (ENOSPC) into "unexpected pos ..."; the cause goes
+            # to atomic_path, which names the file and the free space.
+            if recorder.error is not None:
+                raise recorder.error from None
+            raise
+
+
+class _WriteErrors:
+    """A binary file that remembers the OSError its write raised (torch hides it)."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self):
+        self.f.flush()
+
+
+def canonical(obj):
+    """A copy of a payload's containers in which equal strings are one object and no other
+    container is shared: pickle memoises by object identity, so its bytes then depend on the
+    values alone (tensors are kept as they are)."""
+    if isinstance(obj, dict):
+        return {canonical(k): canonical(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(canonical(v) for v in obj)
+    if type(obj) is str:
+        return sys.intern(obj)
+    return obj
 
 
 def read_checkpoint(path):
@@ -74,7 +117,7 @@ def save_training(path, run, final=False):
         return
     payload = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
                "model_name": s.model, "num_classes": s.num_classes, "round": s.round,
-               "epoch": run.step / run.steps_per_epoch, "epochs": s.epochs,
+               "epoch": run.step / run.steps_per_epoch, "epochs": epochs_of(run),
                "iteration": run.step, "settings": s.to_dict(), "history": run.history,
                "rng": torch.get_rng_state(), "sums": run.sums, "fingerprint": run.fingerprint, "complete": final}
     if run.backbone_init:
@@ -84,6 +127,13 @@ def save_training(path, run, final=False):
     if cuda_rng:
         payload["cuda_rng"] = cuda_rng
     save_checkpoint(path, payload)
+
+
+def epochs_of(run):
+    """The run's length in epochs: the configured count, or for a step-limited run (round 0's
+    `steps`) the real, fractional one its steps make."""
+    s = run.settings
+    return round(run.total_steps / run.steps_per_epoch, 4) if s.steps else s.epochs
 
 
 def _resumable(last, current, log):

@@ -5,8 +5,10 @@ import torch
 
 from . import slide
 from .data.dataset import ImageList, prefetched
-from .data.layouts import check_train_ids, class_set, find_pairs
-from .io import read_json, write_json
+from .data.layouts import check_train_ids, class_set
+from .data.splits import listed_pairs
+from .io import DarsError, read_json, write_json
+from .log import Progress
 from .metrics import ConfusionMatrix
 from .settings import PREDICT_HELP, PredictSettings, json_argument
 
@@ -16,21 +18,33 @@ def evaluate_stage(ckpt, root, out_json, settings=None, threads=None, run=None, 
     dars.settings.PredictSettings or its dict (a window of None in slide mode is the
     checkpoint's training crop, the paper's protocol). `run` holds the run's identity
     (dataset, split, method, seed, round, alpha, scale range), recorded with the numbers."""
+    split_info = read_json(split_json) if split_json else {}
+    warnings = []  # images left out under datasets.<name>.allow_unpaired, recorded with the numbers
+    pairs = listed_pairs(layout, root, "val", split_info.get("allow_unpaired", False), warnings)
+    if not pairs:
+        raise DarsError(f"{root}: no val pairs to evaluate on")
     predictor = slide.load_predictor(ckpt, settings, threads)
     meta = predictor.meta
     cm = ConfusionMatrix(meta["num_classes"])
-    pairs = find_pairs(layout, root, "val")
-    native, scored_at = set(), set()  # image sizes; label sizes, at which predictions are scored
+    native, scored_at, scored = set(), set(), 0  # image sizes; label sizes, at which predictions are scored
+    progress = Progress("evaluate", len(pairs))
     for i, image, label in prefetched(ImageList(root, pairs, labels=True), predictor.workers):
         # The split stage checked these ids; a label edited since is named here, not by the metric.
         check_train_ids(Path(root) / pairs[i][1], label, meta["num_classes"])
         native.add(image.shape[:2])
         scored_at.add(label.shape)
         cm.update(torch.from_numpy(label), predictor.train_ids(image, label.shape))
+        scored += 1
+        progress.update()
+    if scored != len(pairs):  # never a score over fewer images than listed
+        raise DarsError(f"{root}: {len(pairs)} val pairs listed but {scored} scored; rerun the evaluate stage")
     cm.reduce_from_all_processes()
-    result = _record(ckpt, predictor, native, run, split_json)
-    result.update(num_images=len(pairs), class_names=list(class_set(layout).names)[: meta["num_classes"]],
+    result = _record(ckpt, predictor, native, run, split_info)
+    result.update(num_images=scored, num_val_listed=len(pairs), num_val_scored=scored,
+                  class_names=list(class_set(layout).names)[: meta["num_classes"]],
                   scored_at=sorted(list(size) for size in scored_at))  # ScanNet's benchmark: [[480, 640]]
+    if warnings:
+        result["warnings"] = warnings
     result.update(_scores(cm))
     if meta.get("backbone_init"):  # absent for models without a backbone file and older checkpoints
         result["backbone_init"] = meta["backbone_init"]
@@ -38,9 +52,8 @@ def evaluate_stage(ckpt, root, out_json, settings=None, threads=None, run=None, 
     return result
 
 
-def _record(ckpt, predictor, native, run, split_json):
+def _record(ckpt, predictor, native, run, split_info):
     """What miou.json says about the run, the split, the protocol and the checkpoint."""
-    split_info = read_json(split_json) if split_json else {}
     s, window, meta = predictor.settings, predictor.window, predictor.meta
     result = dict(run or {})
     result.update({

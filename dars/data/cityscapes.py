@@ -4,6 +4,7 @@ from pathlib import Path
 from ..classes import label_ids_to_train_ids
 from ..io import DarsError, read_label
 from .layouts import write_labels
+from .pairing import check_paired
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAINIDS_SUFFIX = "_gtFine_labelTrainIds.png"
@@ -38,29 +39,43 @@ def check_root(root, name="dataset root"):
     return root
 
 
+def _labels_by_image(root, split):
+    """{image key (city, id): a label file of it (train ids or label ids)} of a split."""
+    labels = {}
+    for suffix in (LABELIDS_SUFFIX, TRAINIDS_SUFFIX):  # train ids win: they are what pairs
+        for lab in (root / "gtFine" / split).glob(f"*/*{suffix}"):
+            labels[(lab.parent.name, lab.name[: -len(suffix)])] = str(lab.relative_to(root))
+    return labels
+
+
 def find_pairs(root, split):
-    """Sorted (image, label) pairs, relative to root, of one split (train/val)."""
+    """Sorted (image, label) pairs, relative to root, of one split (train/val). Images and labels
+    are compared both ways: either without the other is an error (dars.data.pairing)."""
     root = check_root(root)
     images = sorted((root / "leftImg8bit" / split).glob(f"*/*{IMAGE_SUFFIX}"))
-    if not images:
+    labels = _labels_by_image(root, split)
+    if not images and not labels:
         raise DarsError(f"{root / 'leftImg8bit' / split}: no *{IMAGE_SUFFIX} images found")
-    pairs = []
+    pairs, images_alone = [], []
     missing_trainids = 0
     for img in images:
         rel = str(img.relative_to(root))
         lab = label_path_for(rel)
-        if not (root / lab).is_file():
-            if (root / label_path_for(rel, LABELIDS_SUFFIX)).is_file():
-                missing_trainids += 1
-                continue
-            raise DarsError(f"{root / lab}: ground truth missing for {rel}")
-        pairs.append((rel, lab))
-    if missing_trainids:
-        raise DarsError(
-            f"{root / 'gtFine' / split}: {missing_trainids} images have *{LABELIDS_SUFFIX} but no "
-            f"*{TRAINIDS_SUFFIX} (Cityscapes does not ship them). Create them once with "
-            f"`python -m dars prepare cityscapes {root}` (or cityscapesscripts' csCreateTrainIdLabelImgs)")
-    return pairs
+        if (root / lab).is_file():
+            pairs.append((rel, lab))
+        elif (root / label_path_for(rel, LABELIDS_SUFFIX)).is_file():
+            missing_trainids += 1
+        else:
+            images_alone.append(rel)
+    unprepared = DarsError(
+        f"{root / 'gtFine' / split}: {missing_trainids} images have *{LABELIDS_SUFFIX} but no "
+        f"*{TRAINIDS_SUFFIX} (Cityscapes does not ship them). Create them once with "
+        f"`python -m dars prepare cityscapes {root}` (or cityscapesscripts' csCreateTrainIdLabelImgs)"
+    ) if missing_trainids else None
+    image_keys = {(img.parent.name, img.name[: -len(IMAGE_SUFFIX)]) for img in images}
+    labels_alone = [lab for key, lab in labels.items() if key not in image_keys]
+    return check_paired(pairs, labels_alone, images_alone, f"{root} (split {split})",
+                        root / "leftImg8bit" / split, root / "gtFine" / split, also=unprepared)
 
 
 def find_images(root, split):

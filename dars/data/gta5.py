@@ -21,6 +21,7 @@ from ..classes import label_ids_to_train_ids
 from ..io import DarsError
 from .layouts import LabelProblem, image_size, prepare_command, read_index_label, write_labels
 from .lists import read_ids
+from .pairing import check_paired
 
 IMAGES = "images"
 LABELS = "labels"
@@ -76,21 +77,29 @@ def _split_images(root, split):
 
 
 def find_pairs(root, split):
-    """Sorted (images/<id>.png, labels_trainIds/<id>.png) pairs of a split."""
+    """Sorted (images/<id>.png, labels_trainIds/<id>.png) pairs of a split. Images and labels are
+    compared both ways (dars.data.pairing); without a list file every label of labels/ (or
+    labels_trainIds/) needs its image too."""
     root = check_root(root)
-    pairs, unprepared = [], 0
-    for iid, name in sorted(_split_images(root, split).items()):
+    split_images = _split_images(root, split)
+    pairs, unprepared, images_alone = [], 0, []
+    for iid, name in sorted(split_images.items()):
         lab = label_path(name)
-        if not (root / lab).is_file():
-            if (root / LABELS / f"{iid}.png").is_file():
-                unprepared += 1
-                continue
-            raise DarsError(f"{root / LABELS / (iid + '.png')}: ground truth missing for {IMAGES}/{name}")
-        pairs.append((f"{IMAGES}/{name}", lab))
-    if unprepared:
-        raise DarsError(f"{root / TRAIN_IDS}: {unprepared} GTA5 labels have no train-id copy (GTA5 ships "
-                        f"Cityscapes labelIds). Create them once with `{prepare_command('gta5', root)}`")
-    return pairs
+        if (root / lab).is_file():
+            pairs.append((f"{IMAGES}/{name}", lab))
+        elif (root / LABELS / f"{iid}.png").is_file():
+            unprepared += 1
+        else:
+            images_alone.append(f"{IMAGES}/{name}")
+    labels_alone = []
+    if not (root / f"{split}.txt").is_file():  # a list file's split is its ids; other labels are other splits
+        labels_alone = sorted({f"{folder}/{p.name}" for folder in (LABELS, TRAIN_IDS)
+                               for p in (root / folder).glob("*.png") if p.stem not in split_images})
+    unprepared_error = DarsError(f"{root / TRAIN_IDS}: {unprepared} GTA5 labels have no train-id copy (GTA5 "
+                                 f"ships Cityscapes labelIds). Create them once with "
+                                 f"`{prepare_command('gta5', root)}`") if unprepared else None
+    return check_paired(pairs, labels_alone, images_alone, f"{root} (split {split})", root / IMAGES, root / LABELS,
+                        also=unprepared_error)
 
 
 def _prepare_ids(root):

@@ -1,5 +1,5 @@
 """Labeled / unlabeled image lists for a 1/N split: seeded and nested, or imported from a list file."""
-import sys
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +10,14 @@ from ..manifest import file_record, file_sha256, write_manifest
 from . import published
 from .layouts import DEFAULT_LAYOUT, class_set, find_pairs
 from .lists import read_list, write_list
+from .pairing import Unpaired
+
+log = logging.getLogger(__name__)
 
 
 def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAULT_LAYOUT,
-               source_root=None, source_layout=DEFAULT_LAYOUT, family="random", min_labeled=1):
+               source_root=None, source_layout=DEFAULT_LAYOUT, family="random", min_labeled=1,
+               allow_unpaired=False):
     """Write labeled.txt, unlabeled.txt and split.json for 1/`split` of the train images.
 
     The labeled list is, in this order: the source's train set (split 0), `list_file` (the
@@ -29,23 +33,30 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAU
 
     Every label is checked here, the first stage, naming the file: the labeled ones (their size
     and sha256 go to labeled.manifest.json, for the trainer's resume fingerprint) and the val
-    ones (evaluation would otherwise fail on them after all training). Fewer than `min_labeled`
-    labeled images is an error (the split stage's default, datasets.<name>.min_labeled, is 2)."""
+    ones (evaluation would otherwise fail on them after all training): a val set that cannot be
+    evaluated in full stops here, before any training. Fewer than `min_labeled` labeled images
+    is an error (the split stage's default, datasets.<name>.min_labeled, is 2). Images without
+    labels or labels without images are an error, or with `allow_unpaired` a warning recorded
+    in split.json (dars.data.pairing)."""
     if split < 0 or (split == 0) != (source_root is not None):
-        raise DarsError(f"split={split}: 1/N of the train images is labeled (N >= 1); split 0 (domain "
-                        "adaptation) needs a source dataset, and only split 0 takes one")
+        raise DarsError(f"split={split}: 1/N of the train images is labeled (N >= 1); split 0 means domain "
+                        "adaptation: it needs a source dataset (`datasets.<name>.source:`), and only split 0 "
+                        "takes one")
     root = Path(root)
-    train = find_pairs(layout, root, "train")
+    warnings = []
+    train = listed_pairs(layout, root, "train", allow_unpaired, warnings)
     classes = class_set(layout)
-    used, list_file, warnings = _family(split, list_file, family, layout)
+    used, list_file, family_warnings = _family(split, list_file, family, layout)
+    warnings += family_warnings
     labeled_root = root if split else Path(source_root)
     if split == 0:
-        labeled, source, digest = find_pairs(source_layout, labeled_root, "train"), "source", None
+        labeled, source = listed_pairs(source_layout, labeled_root, "train", allow_unpaired, warnings), "source"
+        digest = None
     elif list_file:
         labeled = _imported(list_file, root, train, used)
         source, digest = "imported", file_sha256(list_file)
     else:
-        labeled, source, digest = _random(train, split, seed, root), "random", None
+        labeled, source, digest = _random(train, split, seed, root, min_labeled), "random", None
     _check_min_labeled(labeled, min_labeled, split, len(train), root, list_file, labeled_root, dataset)
     labeled_images = {img for img, _ in labeled}
     unlabeled = train if split == 0 else [p for p in train if p[0] not in labeled_images]
@@ -54,7 +65,7 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAU
 
     labeled_layout = layout if split else source_layout
     presence, records = _labeled_classes(labeled, labeled_root, classes, labeled_layout)
-    warnings += _check_val_labels(root, layout, classes)
+    num_val = _check_val_labels(root, layout, classes, allow_unpaired, warnings)
     missing = [classes.names[c] for c in np.flatnonzero(presence == 0)]
     if missing:
         warnings.append(f"the labeled images contain no pixels of {missing}; no pseudo-labeler can learn "
@@ -70,7 +81,8 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAU
         "source": source, "source_file": str(list_file) if list_file else None,
         "source_sha256": digest, "split_family": used,
         **({"split_family_requested": family} if family != used and used == "random" else {}),
-        "num_labeled": len(labeled), "num_unlabeled": len(unlabeled),
+        "num_labeled": len(labeled), "num_unlabeled": len(unlabeled), "num_val": num_val,
+        **({"allow_unpaired": True} if allow_unpaired else {}),
         "labeled_class_images": presence.tolist(), "missing_classes": missing,
         "warnings": warnings,
     })
@@ -111,11 +123,11 @@ def _imported(list_file, root, train, family):
     return labeled
 
 
-def _random(train, split, seed, root):
+def _random(train, split, seed, root, min_labeled=1):
     """The first round(n/split) images of the permutation seeded by `seed`, in list order."""
     if split > len(train):
         raise DarsError(f"split={split}: 1/{split} of the {len(train)} train images under {root} is less "
-                        f"than one image; use a split of at most {len(train)}")
+                        f"than one image; use a split of at most {largest_split(len(train), min_labeled)}")
     order = np.random.default_rng(seed).permutation(len(train))
     num_labeled = max(1, round(len(train) / split))
     return [train[i] for i in sorted(order[:num_labeled])]
@@ -143,16 +155,41 @@ def _label_ids(path, classes, layout):
     return ids
 
 
-def _check_val_labels(root, layout, classes):
-    """Check every val label now: a bad one would otherwise stop evaluation after all training.
-    Returns warnings (a layout without a val split: nothing can be evaluated)."""
+def _check_val_labels(root, layout, classes, allow_unpaired, warnings):
+    """Check the val set now, complete and every label: a missing or bad one would otherwise stop
+    evaluation after all training. Returns the number of val pairs evaluation will score."""
     try:
-        val = find_pairs(layout, root, "val")
+        val = listed_pairs(layout, root, "val", allow_unpaired, warnings)
+    except Unpaired as e:
+        raise DarsError(f"the val set cannot be evaluated in full: {e}") from None
     except DarsError as e:
-        return [f"no val images to evaluate on ({e})"]
+        raise DarsError(f"no val images to evaluate on: {e}") from None
     for _, lab in val:
         _label_ids(Path(root) / lab, classes, layout)
-    return []
+    return len(val)
+
+
+def listed_pairs(layout, root, split, allow_unpaired=False, warnings=None):
+    """find_pairs of the layout; with `allow_unpaired`, images without labels (and labels without
+    images) are left out under a warning appended to `warnings` instead of an error."""
+    try:
+        return find_pairs(layout, root, split)
+    except Unpaired as e:
+        if not allow_unpaired:
+            raise
+        if warnings is not None:
+            warnings.append(f"allow_unpaired: {e}".split(". A folder is missing")[0])
+        return e.pairs
+
+
+def largest_split(num_train, min_labeled):
+    """The largest N whose 1/N split of `num_train` images still labels `min_labeled` of them
+    (max(1, round(num_train / N)) >= min_labeled)."""
+    need = max(1, min_labeled)
+    n = 1
+    while n < num_train and max(1, round(num_train / (n + 1))) >= need:
+        n += 1
+    return n
 
 
 def _check_min_labeled(labeled, min_labeled, split, num_train, root, list_file, labeled_root, dataset):
@@ -166,7 +203,7 @@ def _check_min_labeled(labeled, min_labeled, split, num_train, root, list_file, 
     if list_file:
         raise DarsError(f"{list_file}: lists {n} labeled images, fewer than {key}")
     raise DarsError(f"split={split}: 1/{split} of the {num_train} train images under {root} is {n} labeled "
-                    f"images, fewer than {key}; use a split of at most {max(1, num_train // min_labeled)}")
+                    f"images, fewer than {key}; use a split of at most {largest_split(num_train, min_labeled)}")
 
 
 def add_arguments(parser):
@@ -182,14 +219,16 @@ def add_arguments(parser):
     parser.add_argument("--family", default="random",
                         help="published list family (dars.data.published): dars, cps, random")
     parser.add_argument("--min-labeled", type=int, default=2, help="fewer labeled images is an error (default 2)")
+    parser.add_argument("--allow-unpaired", action="store_true",
+                        help="leave out images without labels (and labels without images) under a warning")
 
 
 def main(args):
     _, warnings = make_split(args.root, args.split, args.seed, args.out_dir, args.dataset, args.list_file,
                              args.layout, args.source_root, args.source_layout, args.family,
-                             min_labeled=args.min_labeled)
+                             min_labeled=args.min_labeled, allow_unpaired=args.allow_unpaired)
     for warning in warnings:
-        print(f"WARNING: {warning}", file=sys.stderr)
+        log.warning(warning)
 
 
 COMMANDS = {"split": (add_arguments, main)}

@@ -19,6 +19,7 @@ import cv2
 from ..io import DarsError
 from .layouts import check_train_ids, class_set
 from .lists import read_ids
+from .pairing import check_paired
 
 IMAGES = "JPEGImages"
 LABELS = "SegmentationClassAug"
@@ -76,14 +77,20 @@ def find_pairs(root, split):
     ids = set(read_ids(list_path))  # `<id>` or `/JPEGImages/<id>.jpg ...` lines
     if not ids:
         raise DarsError(f"{list_path}: image list is empty")
-    pairs = []
+    pairs, images_alone, labels_alone = [], [], []
     for iid in sorted(ids):
         img = f"{IMAGES}/{iid}.jpg"
         lab = label_path(img)
-        for rel, what in ((img, "image"), (lab, "label")):
-            if not (root / rel).is_file():
-                raise DarsError(f"{root / rel}: {what} of {iid} (listed in {list_path}) missing")
-        pairs.append((img, lab))
+        has_image, has_label = (root / img).is_file(), (root / lab).is_file()
+        if has_image and has_label:
+            pairs.append((img, lab))
+        elif has_image:
+            images_alone.append(img)
+        elif has_label:
+            labels_alone.append(lab)
+        else:
+            raise DarsError(f"{root / img}: image of {iid} (listed in {list_path}) missing, and its label too")
+    check_paired(pairs, labels_alone, images_alone, f"{list_path}", root / IMAGES, root / LABELS)
     # Decoding all ~10k labels on every call is too slow; the ends catch a wrong label folder.
     for _, lab in {pairs[0], pairs[-1]}:
         check_label(root / lab)
