@@ -31,6 +31,7 @@ onsuccess:
 onerror:
     dars.console.show_warnings(log)
     dars.console.show_failed_logs(log)  # each failed stage's own message, on the console
+    dars.console.show_progress(log)  # how far each failed or unfinished job got
 
 
 rule all:

@@ -9,6 +9,7 @@ from pathlib import Path
 from .data.layouts import DEFAULT_LAYOUT, check_dataset_labels, check_root, class_set, find_pairs
 from .io import DarsError
 from .pseudo import LABELERS
+from .weights import check_present, departure
 
 PRESET_LABELERS = ("none",) + LABELERS  # none: the supervised control, no pseudo labels
 RESERVED = {"round0", "split", "data"}
@@ -24,6 +25,11 @@ def check(config):
     datasets, methods = config["datasets"], config["methods"]
     if config["dataset"] not in datasets:
         raise DarsError(f"config key dataset: {config['dataset']!r} is not one of datasets: {sorted(datasets)}")
+    if config["split"] == 0:  # the schema allows it for this message: 0 is domain adaptation, not 1/0
+        try:
+            check_split(config, config["dataset"], 0)
+        except DarsError as e:
+            raise DarsError(f"config key split: {e}") from None
     for key in ("default_method",):
         if config[key] not in methods:
             raise DarsError(f"config key {key}: method {config[key]!r} is unknown; presets are {sorted(methods)}")
@@ -87,7 +93,8 @@ def _check_schedule(sched, where, rounds):
 
 def dataset(config, name):
     if name not in config["datasets"]:
-        raise DarsError(f"dataset {name!r} is not configured; add it under datasets: in config.yaml "
+        raise DarsError(f"dataset {name!r} is not configured; add it under datasets: in the config "
+                        "(config.yaml or --configfile) "
                         f"(configured: {sorted(config['datasets'])})")
     return config["datasets"][name]
 
@@ -107,7 +114,8 @@ def check_split(config, name, split):
     if is_adapted(config, name) != (split == 0):
         if split == 0:
             raise DarsError(f"split0 means no labeled target image (domain adaptation); dataset {name} has no "
-                            f"`source:` in config.yaml. Ask for split1 (all labeled), split8, ...")
+                            "`source:` in the config (config.yaml or --configfile). Ask for split1 (all labeled), "
+                            "split8, ...")
         raise DarsError(f"dataset {name} adapts from {dataset(config, name)['source']}: ask for split0 "
                         "(its labeled images are the source's train set)")
 
@@ -187,7 +195,8 @@ def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=N
     t.update(ds.get("train", {}))
     if pretrain_preset is not None:
         if round_ != 0 or pretrain_preset not in config.get("pretrain_presets", {}):
-            raise DarsError(f"pretrain preset {pretrain_preset!r} is not under pretrain_presets: in config.yaml")
+            raise DarsError(f"pretrain preset {pretrain_preset!r} is not under pretrain_presets: in the config "
+                            "(config.yaml or --configfile)")
         t.update(config["pretrain_presets"][pretrain_preset])
     s = {
         "model": t["model"], "num_classes": class_set(layout_of(ds)).num_classes, "seed": seed, "round": round_,
@@ -222,6 +231,16 @@ def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=N
     return s
 
 
+def check_backbone_weights(config, dataset_name, method, round_, pretrain_preset=None, split=None):
+    """At DAG build (also under -n): the backbone file of a run that loads one (round 0, or a
+    round that reinitialises) exists, else one error naming it (dars.weights.check_present)."""
+    s = train_settings(config, dataset_name, method, round_, 0, pretrain_preset, split)
+    if round_ == 0 or s.get("reinit"):
+        own = "backbone_weights" in (dataset(config, dataset_name).get("train") or {})
+        check_present(s["backbone_weights"], f"datasets.{dataset_name}.train.backbone_weights" if own
+                      else "train.backbone_weights")
+
+
 def alpha(config, dataset_name, split, method, round_):
     if config["methods"][method]["labeler"] == "none":
         return None
@@ -242,12 +261,17 @@ def run_identity(config, dataset_name, split, seed, method, round_, pretrain_pre
     """What a miou.json records about the run that produced it."""
     s = train_settings(config, dataset_name, method, round_, seed, pretrain_preset, split)
     baseline = "baseline" if pretrain_preset is None else f"baseline_{pretrain_preset}"
-    return {"dataset": dataset_name, "split": split, "seed": seed, "round": round_,
-            "method": method or baseline, "labeler": config["methods"][method]["labeler"] if method else None,
-            "alpha": alpha(config, dataset_name, split, method, round_) if method else None,
-            "scale_range": s["scale_range"], "model": s["model"], "epochs": s["epochs"],
-            "pretrain_preset": pretrain_preset,
-            "augment": {k: s[k] for k in ("rotate", "blur", "flip")},
-            "source": dataset(config, dataset_name).get("source"),
-            "teacher": (f"{teacher_method(config, method, round_)}/round{round_ - 1}" if round_ > 1
-                        else "round0" if round_ == 1 else None)}
+    identity = {"dataset": dataset_name, "split": split, "seed": seed, "round": round_,
+                "method": method or baseline, "labeler": config["methods"][method]["labeler"] if method else None,
+                "alpha": alpha(config, dataset_name, split, method, round_) if method else None,
+                "scale_range": s["scale_range"], "model": s["model"], "epochs": s["epochs"],
+                "pretrain_preset": pretrain_preset,
+                "augment": {k: s[k] for k in ("rotate", "blur", "flip")},
+                "source": dataset(config, dataset_name).get("source"),
+                "teacher": (f"{teacher_method(config, method, round_)}/round{round_ - 1}" if round_ > 1
+                            else "round0" if round_ == 1 else None)}
+    # Only when there is one: the params (and so the runs) of the other settings stay as they were.
+    start = departure(s["model"], s["backbone_weights"])
+    if start:
+        identity["departures"] = [start]
+    return identity

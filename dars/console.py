@@ -1,5 +1,6 @@
 """What a user sees on the console at the end of a run: each failed job's own last log lines,
-and every warning a stage wrote to its log.
+every warning a stage wrote to its log, and the last progress line of each job that failed or
+was still running when the run stopped.
 
 Snakemake's console says only `CalledProcessError ... exit status 2` and the log path; the
 stage's message (which file is wrong, which command fixes it) is in that log, and so are
@@ -9,8 +10,15 @@ import re
 import sys
 from pathlib import Path
 
+from .log import PROGRESS
+
 FAILED_LOG = re.compile(r"^\s*log: (.+) \(check log file\(s\) for error details\)\s*$", re.M)
 JOB_LOG = re.compile(r"^\s*log: (.+?)(?: \(check log file\(s\) for error details\))?\s*$", re.M)
+# A stage's warning: dars.log's `<date> <time> WARNING <stage>: ...`, or a bare `WARNING: ...`.
+WARNING = re.compile(r"^(?:\S+ \S+ )?WARNING\b")
+JOB_BLOCK = re.compile(r"^(?:local)?rule \S+:\n(?:[ \t]+.*\n?)*", re.M)
+JOB_ID = re.compile(r"^\s*jobid: (\d+)\s*$", re.M)
+FINISHED = re.compile(r"Finished job(?:id:)? (\d+)")
 
 
 def _read(snakemake_logs):
@@ -37,7 +45,7 @@ def show_warnings(snakemake_logs, out=None):
         except OSError:
             continue
         for line in lines:
-            if line.startswith("WARNING:"):
+            if WARNING.match(line):
                 print(f"{path}: {line}", file=out)
 
 
@@ -51,3 +59,37 @@ def show_failed_logs(snakemake_logs, lines=15, out=None):
             tail = [f"(cannot read it: {e.strerror})"]
         print(f"\n==> {path} (last {lines} lines) <==", file=out)
         print("\n".join(tail), file=out)
+
+
+def _last_progress(path):
+    """The last dars.log progress line of a job's log, or None."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    return next((line for line in reversed(lines) if f" {PROGRESS} " in line), None)
+
+
+def unfinished_job_logs(snakemake_logs):
+    """The log files of the jobs Snakemake started and did not see finish (still running when it
+    stopped, killed, or failed), in the order it started them."""
+    text = _read(snakemake_logs)
+    finished = set(FINISHED.findall(text))
+    logs = []
+    for block in JOB_BLOCK.finditer(text):
+        job, log = JOB_ID.search(block.group()), JOB_LOG.search(block.group())
+        if job and log and job.group(1) not in finished:
+            logs += [p.strip() for p in log.group(1).split(", ")]
+    return list(dict.fromkeys(logs + failed_job_logs(snakemake_logs)))
+
+
+def show_progress(snakemake_logs, out=None):
+    """Print the last progress line (rate, time left) of every job that failed or did not finish:
+    how far each got."""
+    out = out or sys.stderr
+    failed = set(failed_job_logs(snakemake_logs))
+    for path in unfinished_job_logs(snakemake_logs):
+        line = _last_progress(path)
+        if line:
+            state = "failed" if path in failed else "not finished"
+            print(f"{path} ({state}): {line}", file=out)

@@ -29,6 +29,7 @@ from .data.dataset import ImageList, prefetched
 from .data.layouts import class_set, find_images, find_pairs, image_size
 from .data.lists import image_id
 from .io import DarsError, atomic_dir, atomic_path, write_json, write_png
+from .log import Progress
 from .settings import PREDICT_HELP, PredictSettings, json_argument
 from .slide import load_predictor
 
@@ -101,6 +102,7 @@ def _write_predictions(out, predictor, root, items, write, classes):
     """Predict every item and write its files under `out`; returns the image sizes seen and
     {image: its prediction file}."""
     native, written, taken = set(), {}, set()
+    progress = Progress("export", len(items))
     for i, image, _ in prefetched(ImageList(root, items), predictor.workers):
         image_rel, label_rel = items[i]
         native.add(image.shape[:2])
@@ -112,6 +114,7 @@ def _write_predictions(out, predictor, root, items, write, classes):
                             "image of the split; image names must be unique")
         written[image_rel] = pred
         taken.add(pred)
+        progress.update()
     return native, written
 
 

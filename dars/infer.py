@@ -8,6 +8,7 @@ import torch
 from .data.dataset import ImageList, prefetched
 from .data.lists import image_id, read_list
 from .io import DarsError
+from .log import Progress
 from .settings import PREDICT_HELP, PredictSettings, json_argument
 from .shards import ShardWriter
 from .slide import load_predictor
@@ -39,6 +40,7 @@ def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, settings=None
     predictor = load_predictor(ckpt, settings, threads)
     pairs = read_list(list_file, root)
     pairs = [pairs[i] for i in shard_slice(len(pairs), num_shards, shard)]
+    progress = Progress(f"infer shard {shard}", len(pairs))
     with ShardWriter(out_dir, predictor.meta["num_classes"]) as writer:
         for i, image, _ in prefetched(ImageList(root, pairs), predictor.workers):
             image_rel, label_rel = pairs[i]
@@ -51,6 +53,7 @@ def infer_stage(ckpt, root, list_file, out_dir, num_shards, shard, settings=None
             # are what DARS's random sampling resolves.
             writer.add(iid, pred.to(torch.uint8).cpu().numpy(), conf.to(torch.float16).cpu().numpy(),
                        image=image_rel, label=label_rel, prob_sample=sample)
+            progress.update()
 
 
 def add_arguments(a):

@@ -4,6 +4,7 @@ import errno
 import json
 import os
 import secrets
+import shlex
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,13 @@ import numpy as np
 
 class DarsError(Exception):
     """Bad input or configuration: the message names the file or key and what to do."""
+
+
+def rebuild_hint(directory):
+    """The exact commands that rebuild a directory output and everything made from it: once it is
+    gone, Snakemake remakes it, and its dependants, now older than it, after it."""
+    return (f"delete it and rerun: `rm -r {shlex.quote(str(directory))}` then `snakemake` (with your usual "
+            "options and target); the directory and everything made from it are rebuilt")
 
 
 def _fresh(final, suffix, create):

@@ -47,12 +47,12 @@ class Progress:
         self.began = self.last = clock()
 
     def update(self, n=1, detail=None):
-        """`n` more items done; `detail`: a callable giving extra words, called only when a line is written."""
+        """`n` more items done; `detail`: extra words for the line (the loss, the learning rate)."""
         self.done += n
         now = self.clock()
         if self.done >= self.total or now - self.last >= self.every:
             self.last = now
-            self.log(self.line(now) + (f", {detail()}" if detail else ""))
+            self.log(self.line(now) + (f", {detail}" if detail else ""))
 
     def line(self, now):
         elapsed = now - self.began

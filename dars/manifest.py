@@ -15,10 +15,11 @@ split): a DAG asks once per job, the tree is listed once."""
 import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from .data.lists import read_list
-from .io import DarsError, write_json
+from .io import DarsError, rebuild_hint, write_json
 
 FORMAT = "dars-manifest/1"
 
@@ -94,12 +95,18 @@ def list_digest(list_file, label_root=None) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def dataset_files(layout, root, split):
+def dataset_files(layout, root, split, allow_unpaired=False):
     """Every image and label file of a real dataset's split, as paths under `root` (Snakemake
-    inputs); () for a split the layout does not have (e.g. GTA5 without val)."""
+    inputs); () for a split the layout does not have (e.g. GTA5 without val). Images without
+    labels or labels without images fail the plan (dars.data.pairing), unless allowed."""
     from .data.layouts import find_pairs
+    from .data.pairing import Unpaired
     try:
         pairs = find_pairs(layout, root, split)
+    except Unpaired as e:
+        if not allow_unpaired:
+            raise  # an incomplete val set would be scored on fewer images: stop before any training
+        pairs = e.pairs
     except DarsError:
         if split == "train":
             raise  # the train split must be there; its error names the fix (e.g. prepare)
@@ -116,5 +123,73 @@ def input_files(config, name, split="train"):
     for n in dict.fromkeys(names):
         root = cfg.dataset_root(config, n)
         if root not in cfg.generated_files(config, n):
-            files += dataset_files(cfg.layout_of(cfg.dataset(config, n)), root, split)
+            ds = cfg.dataset(config, n)
+            files += dataset_files(cfg.layout_of(ds), root, split, bool(ds.get("allow_unpaired")))
     return files
+
+
+# Directory outputs (pseudo-label, shard and export directories) against the manifest each holds.
+# Snakemake sees only a directory's own timestamp: a file deleted or edited inside it changes
+# nothing it looks at, so a run would go on from (or report on) files that no longer exist.
+
+DIRECTORY_MANIFESTS = {  # manifest file -> (the rule that writes the directory, its files)
+    "stats.json": ("pseudo_label", lambda d, m: {f"{im['id']}.png": im.get("size") for im in m.get("images", [])}),
+    "index.json": ("infer", lambda d, m: _shard_files(m)),
+    "export.json": ("export", lambda d, m: {pred: None for _, pred in m.get("predictions", [])}),
+}
+DIRECTORY_PARENTS = {"stats.json": "pseudo", "index.json": "shards", "export.json": "export"}
+
+
+def _shard_files(index):
+    pixels = sum(im["height"] * im["width"] for im in index.get("images", []))
+    samples = sum(im.get("samples", 0) for im in index.get("images", []))
+    return {"pred.u8": pixels, "conf.f16": 2 * pixels, "probs.f16": 2 * samples * index.get("num_classes", 0)}
+
+
+def directory_problem(directory, manifest_name=None):
+    """Why a directory output no longer matches its manifest (a file missing, of another size, or
+    written after the manifest), or None. Cheap: sizes and timestamps only, no file is read."""
+    directory = Path(directory)
+    names = [manifest_name] if manifest_name else [n for n in DIRECTORY_MANIFESTS if (directory / n).is_file()]
+    for name in names:
+        manifest_file = directory / name
+        try:
+            manifest, written = json.loads(manifest_file.read_text()), manifest_file.stat().st_mtime
+        except (OSError, ValueError) as e:
+            return f"its manifest {name} is unreadable ({e})"
+        for rel, size in DIRECTORY_MANIFESTS[name][1](directory, manifest).items():
+            try:
+                st = (directory / rel).stat()
+            except FileNotFoundError:
+                return f"{rel}, listed in its {name}, is missing"
+            if size is not None and st.st_size != size:
+                return f"{rel} is {st.st_size} bytes, its {name} says {size}"
+            if st.st_mtime > written + 1e-3:
+                return f"{rel} was modified after its {name} was written"
+    return None
+
+
+def stale_directories(results="results"):
+    """[(directory, what is wrong)] of every pseudo-label, shard and export directory under
+    `results` that no longer matches its manifest."""
+    stale = []
+    for dirpath, dirnames, filenames in os.walk(results):
+        for name, parent in DIRECTORY_PARENTS.items():
+            if name in filenames and Path(dirpath).parent.name == parent:
+                problem = directory_problem(dirpath, name)
+                if problem:
+                    stale.append((dirpath, problem))
+                dirnames[:] = []  # nothing of ours lies inside these
+    return sorted(stale)
+
+
+def check_directory_outputs(results="results"):
+    """At plan time: an error naming each stale directory output and the commands that rebuild it
+    (never a plan that says nothing is to be done while an output describes a missing file)."""
+    stale = stale_directories(results)
+    if stale:
+        shown = "\n  ".join(f"{d}: {why}" for d, why in stale[:10])
+        more = f"\n  ... and {len(stale) - 10} more" if len(stale) > 10 else ""
+        first = stale[0][0]
+        raise DarsError(f"{len(stale)} directory outputs no longer match their manifests:\n  {shown}{more}\n"
+                        f"Each must be rebuilt with what depends on it; for the first, {rebuild_hint(first)}")

@@ -23,7 +23,8 @@ import numpy as np
 
 from .classes import IGNORE
 from .data.lists import write_list
-from .io import DarsError, atomic_dir, atomic_path, read_json, read_label, write_json, write_png
+from .io import DarsError, atomic_dir, atomic_path, read_json, read_label, rebuild_hint, write_json, write_png
+from .log import Progress
 from .manifest import file_record, write_manifest
 from .metrics import kl_divergence
 from .shards import Shard
@@ -73,10 +74,12 @@ def confidence_histogram(pred, conf, num_classes, where="prediction") -> np.ndar
 def shard_histogram(shard_dir) -> np.ndarray:
     shard = Shard(shard_dir)
     hist = np.zeros((shard.num_classes, NUM_BITS), np.int64)
+    progress = Progress(f"pseudo-stats {shard.path.name}", len(shard))
     for i in range(len(shard)):
         meta, pred, conf = shard.get(i)
         hist += confidence_histogram(pred, conf, shard.num_classes,
                                      where=f"shard {shard.path}: image {meta['id']}")
+        progress.update()
     return hist
 
 
@@ -266,6 +269,7 @@ def label_stage(shard_dir, thresholds_json, out_dir, seed, round, dataset_root=N
         raise DarsError(f"shard {shard.path} has {shard.num_classes} classes, {thresholds_json} has {C}")
     pseudo, tp, on_gt, gt_px = (np.zeros(C, np.int64) for _ in range(4))
     images, gt_images, num_pixels = [], 0, 0
+    progress = Progress(f"pseudo-label {shard.path.name}", len(shard))
     with atomic_dir(out_dir) as tmp:
         for i in range(len(shard)):
             meta, pred, conf = shard.get(i)
@@ -284,6 +288,7 @@ def label_stage(shard_dir, thresholds_json, out_dir, seed, round, dataset_root=N
             # records (pseudo_labels.manifest.json) instead of rereading every label
             images.append({"id": iid, "image": meta.get("image"), "label": meta.get("label"),
                            **file_record(tmp / f"{iid}.png")})
+            progress.update()
             if dataset_root is None or not meta.get("label"):
                 continue
             gt = read_label(Path(dataset_root) / meta["label"])
@@ -304,6 +309,16 @@ def label_stage(shard_dir, thresholds_json, out_dir, seed, round, dataset_root=N
 
 def _ratio(num, den):
     return [None if d == 0 else n / d for n, d in zip(num, den)]
+
+
+def _check_recorded(png, record, label_dir):
+    """A pseudo label is the file its label stage wrote (size and sha256 in stats.json), or the
+    error names it with the commands that rebuild its directory."""
+    if not png.is_file():
+        raise DarsError(f"{png}: pseudo label missing; {label_dir} must be rebuilt: {rebuild_hint(label_dir)}")
+    if "sha256" in record and file_record(png) != {"size": record["size"], "sha256": record["sha256"]}:
+        raise DarsError(f"{png}: pseudo label differs from the one its label stage wrote (size and sha256 in "
+                        f"{label_dir / 'stats.json'}); {label_dir} must be rebuilt: {rebuild_hint(label_dir)}")
 
 
 def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=None, dataset_root=None):
@@ -328,8 +343,7 @@ def merge_stage(thresholds_json, label_dirs, out_stats, out_list, prior_json=Non
                 raise DarsError(f"{d}: image {im['id']} appears in more than one shard")
             seen.add(im["id"])
             png = d.absolute() / f"{im['id']}.png"
-            if not png.is_file():
-                raise DarsError(f"{png}: pseudo label missing; rerun the label stage for {d}")
+            _check_recorded(png, im, d)
             image = im["image"]
             if not image:
                 raise DarsError(f"{d}: image {im['id']} has no image path in its shard index")

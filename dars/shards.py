@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import DarsError, atomic_dir, read_json
+from .io import DarsError, atomic_dir, read_json, rebuild_hint
 
 FORMAT = "dars-shard/1"
 
@@ -129,8 +129,8 @@ class Shard:
         for name, itemsize in (("pred.u8", 1), ("conf.f16", 2)):
             size = os.path.getsize(self.path / name)
             if size != total * itemsize:
-                raise DarsError(f"{self.path / name}: {size} bytes, expected {total * itemsize}; "
-                                "the shard is truncated, rerun the infer stage")
+                raise DarsError(f"{self.path / name}: {size} bytes, expected {total * itemsize}; the shard is "
+                                f"truncated: {rebuild_hint(self.path)}")
 
     def prob_samples(self):
         """(samples, C) float32 softmax vectors of all images' sampled pixels."""
@@ -147,7 +147,7 @@ class Shard:
 
     def _corrupt(self, what):
         return DarsError(f"{self.path}: {what}; the shard was modified or is corrupt. Rebuild it with the infer "
-                         f"rule: snakemake --forcerun {self.path} (or delete it and rerun)")
+                         f"rule: snakemake --forcerun {self.path}, or {rebuild_hint(self.path)}")
 
     def __len__(self):
         return len(self.images)

@@ -30,6 +30,7 @@ DDP; losses are normalised by the global count of labeled pixels, so an update e
 single-process one up to float reduction order. Rank 0 alone writes checkpoints and logs; a
 signal to any rank stops all ranks after the same step (dars/distributed.py)."""
 import json
+import logging
 import math
 import signal
 import time
@@ -51,6 +52,7 @@ from .data.dataset import SegmentationPairs, list_pairs, pseudo_pairs
 from .data.lists import read_list
 from .data.transforms import augment_settings, normalize_batch
 from .io import DarsError
+from .log import Progress
 from .models import build_model
 from .settings import TrainSettings, json_argument
 
@@ -294,6 +296,7 @@ def run_steps(run, net, loader, stop):
     goes to work_dir/last.pt at epoch ends, every `checkpoint_every` steps and on a signal."""
     s, rt, log = run.settings, run.rt, run.rt.log
     t0 = time.time()
+    progress = Progress("train", run.total_steps, unit="steps", log=log, start=run.step)
     for batches in loader:
         batches = [device_batch(x, y, rt.device, rt.image_format) for x, y in batches]
         lr = poly_lr(s.base_lr, s.round, run.step, run.total_steps, s.poly_power)
@@ -317,6 +320,7 @@ def run_steps(run, net, loader, stop):
         loss.backward()
         run.optimizer.step()
         run.count(means)
+        progress.update(detail=f"loss {sum(means):.4f}, lr {lr:.4g}")
         stopping = stop.agreed(peer_stop, rt.ranks)
         epoch_end = run.step % run.steps_per_epoch == 0
         if epoch_end:
@@ -411,7 +415,8 @@ def add_arguments(a):
 
 def main(args):
     train(args.settings, args.out, args.root, args.labeled, args.unlabeled, args.pseudo,
-          args.init, args.work_dir, args.threads, labeled_root=args.labeled_root)
+          args.init, args.work_dir, args.threads, log=logging.getLogger(__name__).info,
+          labeled_root=args.labeled_root)
 
 
 COMMANDS = {"train": (add_arguments, main)}

@@ -34,8 +34,8 @@ def images_with_id(root, iid):
 def check_root(root, name="dataset root"):
     root = Path(root)
     if not (root / "leftImg8bit").is_dir():
-        raise DarsError(f"{root}: {name} has no leftImg8bit/ folder; set `datasets.<name>.root` in "
-                        "config.yaml to a directory in Cityscapes layout (leftImg8bit/, gtFine/)")
+        raise DarsError(f"{root}: {name} has no leftImg8bit/ folder; set `datasets.<name>.root` in the config "
+                        "(config.yaml or --configfile) to a directory in Cityscapes layout (leftImg8bit/, gtFine/)")
     return root
 
 

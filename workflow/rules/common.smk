@@ -1,20 +1,31 @@
 # Configuration checks, wildcard constraints and input functions (all logic lives in dars.config).
 import json
 import re
+import sys
 
 import dars.config
 import dars.console
 import dars.evidence
+import dars.manifest
 import dars.figures
 import dars.paper
 import dars.paths
+import dars.prior
 import dars.tables
 from dars.io import DarsError
 
 try:
     dars.config.check(config)
 except DarsError as e:
-    raise WorkflowError(f"config.yaml: {e}")
+    raise WorkflowError(f"the config (config.yaml or --configfile): {e}")
+
+# Directory outputs (pseudo labels, shards, exports) against their manifests: Snakemake sees only
+# a directory's timestamp, so a file deleted or edited inside one would go unnoticed (dars.manifest).
+try:
+    dars.manifest.check_directory_outputs("results")
+except DarsError as e:
+    print(f"Error: {e}", file=sys.stderr)
+    raise SystemExit(1) from None
 
 # Pipeline paths, in one block. A run is a dataset/split/seed; its stages are round0 (and
 # round0_<preset>) and <method>/round<k>. Each job logs and times itself under the same path.
@@ -49,10 +60,13 @@ wildcard_constraints:
 
 
 def _config(function, *args):
+    """`function(config, *args)`; its DarsError is printed as it is and the plan stops (exit 1):
+    raised from an input function, it would come wrapped in InputFunctionException noise."""
     try:
         return function(config, *args)
     except DarsError as e:
-        raise WorkflowError(str(e))
+        print(f"Error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def get_dataset_root(wildcards):
@@ -106,6 +120,8 @@ def get_split_args(wildcards):
         args += ["--family", family]
     if config["datasets"][wildcards.dataset].get("min_labeled", 2) != 2:  # only when set: params of existing runs stay
         args += ["--min-labeled", str(config["datasets"][wildcards.dataset]["min_labeled"])]
+    if config["datasets"][wildcards.dataset].get("allow_unpaired"):  # only when set, likewise
+        args += ["--allow-unpaired"]
     if get_split_list_file(wildcards):
         args += ["--list-file", get_split_list_file(wildcards)]
     source = config["datasets"][wildcards.dataset].get("source")
@@ -134,9 +150,26 @@ def get_predict_settings(wildcards):
     ev = dict(config["evaluate"], **ds.get("evaluate", {}))
     settings = {"resize": ds.get("resize"), "flip": ev["flip"], "mode": ev["mode"], "window": ev["window"],
                 "batch_windows": ev["batch_windows"], "amp": ev["amp"], "channels_last": ev["channels_last"]}
-    if ev.get("teacher_fusion", "probs") != "probs":  # only when set: params of existing runs stay
-        settings["teacher_fusion"] = ev["teacher_fusion"]
+    for key, default in (("teacher_fusion", "probs"), ("resize_long", None)):
+        if ev.get(key, default) != default:  # only when set: params of existing runs stay
+            settings[key] = ev[key]
+    from dars.settings import PredictSettings
+    try:
+        PredictSettings.of(settings)
+    except DarsError as e:
+        raise WorkflowError(f"datasets.{wildcards.dataset}: {e}")
     return json.dumps(settings)
+
+
+def check_backbone_weights(wildcards):
+    """Input of the training rules: nothing, but a run that starts from a backbone file that is
+    missing fails the plan (also under -n), naming the file, its folder and the opt-out."""
+    if "stage0" in wildcards.keys():
+        method, round_, preset = dars.config.stage_parts(wildcards.stage0)
+    else:
+        method, round_, preset = wildcards.method, int(wildcards.round), None
+    _config(dars.config.check_backbone_weights, wildcards.dataset, method, round_, preset, int(wildcards.split))
+    return []
 
 
 def get_run_identity(wildcards):
@@ -219,6 +252,20 @@ def get_method_prior(wildcards):
     if source == "est":
         return f"{ROUND}/prior_est.json".format(**dict(wildcards.items()))
     return f"{RUN}/prior.json".format(**dict(wildcards.items()))
+
+
+def get_truth_prior(wildcards):
+    """Input of the prior rules: the val labels' prior (the truth each prior records its D_KL to,
+    after it is fixed), where the dataset has val labels; else nothing."""
+    if not _config(dars.prior.has_val_labels, wildcards.dataset):
+        return []
+    return f"{RUN}/prior_td.json".format(**dict(wildcards.items()))
+
+
+def get_truth_arg(wildcards):
+    """Arguments (quoted one by one by `:q`): --truth and the val labels' prior, or none."""
+    f = get_truth_prior(wildcards)
+    return ["--truth", f] if f else []
 
 
 def get_teacher_shards(wildcards):
