@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .classes import IGNORE
-from .io import DarsError, atomic_path, read_label
+from .io import DarsError, atomic_path, read_json, read_label
+from .paper import method_prior
 from .paths import run_file, seed_file, stage
 from .records import TAIL_SHARE, Value, load_cell, paired_gain, run_pseudo_stats, split_sizes, stat, tail_classes
 from .shards import Shard
@@ -61,7 +62,7 @@ def _comparisons(methods, control, round2):
             comparisons.append([None, f"{label} r{r}", f"{control} r{r}"])
         for label in [lab for lab in methods if r == 1 or lab in round2]:
             comparisons.append([None, f"{label} r{r}", "round 0"])
-    for a, b in [("DARS", "CBST"), ("DARS", "ST")]:
+    for a, b in [("DARS", "CBST"), ("DARS", "ST"), ("DARS-est", "DARS")]:
         if a in methods and b in methods:
             comparisons.append([None, f"{a} r1", f"{b} r1"])
     for label in round2:
@@ -69,10 +70,11 @@ def _comparisons(methods, control, round2):
     return comparisons
 
 
-def spec(config, num_shards=None):
+def spec(config, num_shards=None, section=None):
     """The evidence spec: row label -> per-seed miou.json files (and, for the methods' rows, their
-    pseudo_stats.json files), the comparisons, the files of the gates and diagnostics."""
-    e = _section(config)
+    pseudo_stats.json files), the comparisons, the files of the gates and diagnostics. `section`:
+    the experiment (dataset, split, seeds, control, methods, round2); default config `evidence:`."""
+    e = section or _section(config)
     ds, split, seeds, control, methods = e["dataset"], e["split"], e["seeds"], e["control"], dict(e["methods"])
     # row label -> (stage, split) of its runs
     stages = {"round 0": ("round0", split), "oracle (all labels)": ("round0", 1),
@@ -85,7 +87,11 @@ def spec(config, num_shards=None):
     def cells(stage_, s, file="miou.json"):
         return [run_file(ds, s, seed, stage_, file) for seed in seeds]
     shards = range(num_shards if num_shards is not None else config["num_shards"])
-    return {"dataset": ds, "split": split, "seeds": seeds, "control": control,
+    presets = {f"{label} r{r}": name for label, name in methods.items() for r in (1, 2)}
+    priors = {k: [method_prior(config, ds, s, seed, presets[k], int(k[-1])) for seed in seeds]
+              for k, (_, s) in stages.items() if k in presets}
+    return {"priors": {k: f for k, f in priors.items() if f[0] is not None},
+            "dataset": ds, "split": split, "seeds": seeds, "control": control,
             "rows": {k: cells(*v) for k, v in stages.items()},
             "pseudo_stats": {k: cells(*v, "pseudo_stats.json") for k, v in stages.items()
                              if k.split(" r")[0] in methods},
@@ -99,6 +105,7 @@ def inputs(spec_):
     """Every file and directory the evidence stage reads (a Snakemake rule's input)."""
     out = [f for files in spec_["rows"].values() for f in files]
     out += [f for files in spec_["pseudo_stats"].values() for f in files]
+    out += [f for files in spec_.get("priors", {}).values() for f in files]
     out += [spec_["val_prior"]] + spec_["split_json"] + [d for dirs in spec_["teacher_shards"] for d in dirs]
     return out
 
@@ -176,6 +183,12 @@ def _pseudo_row(runs, tail, what):
     return [stat(per[k], "share" if k != "kl_true_pseudo" else "kl_true_pseudo", runs) for k in keys]
 
 
+def _prior_kls(spec_, cells):
+    """row label -> D_KL(true || prior) over the seeds, for the rows whose labeler aligns to a prior."""
+    return {k: stat([read_json(f).get("kl_true_prior") for f in files], "kl_true_prior", cells[k][0])
+            for k, files in spec_.get("priors", {}).items()}
+
+
 def teacher_calibration(shard_dirs, root, num_bins=CALIBRATION_BINS):
     """Pixel accuracy, mean confidence and expected calibration error of a teacher over its shards
     (the unlabeled images, against their ground truth)."""
@@ -228,10 +241,15 @@ def build(spec_):
                         ["accuracy", "confidence", "ECE"],
                         [("round 0", [stat([c[k] for c in calib], "share", cal_runs)
                                       for k in ("accuracy", "confidence", "ece")])], [])
+    priors = Table("Priors the labelers aligned to: D_KL(true ‖ prior) in nats, the truth being the val labels' "
+                   "class distribution (prior.json kl_true_prior)", "run", ["D_KL(true ‖ prior)"] + seed_cols,
+                   [(k, [v] + _seed_values(v, seeds, "kl_true_prior"))
+                    for k, v in _prior_kls(spec_, cells).items()], [])
     g = gates(cells, spec_)
     lab, unl = split_sizes(spec_["split_json"])
     run0 = cells["round 0"][0][0]
-    header = [f"# Evidence: {spec_['dataset']}, 1/{spec_['split']} split, {len(seeds)} seeds",
+    plural = "s" if len(seeds) > 1 else ""
+    header = [f"# Evidence: {spec_['dataset']}, 1/{spec_['split']} split, {len(seeds)} seed{plural}",
               "",
               f"{'/'.join(map(str, lab))} labeled and {'/'.join(map(str, unl))} unlabeled train images, model "
               f"{run0.get('model')}, protocol {run0.get('protocol')}, seeds {', '.join(map(str, seeds))}. "
@@ -239,7 +257,7 @@ def build(spec_):
               f"Tail: the {len(tail)} classes under {100 * TAIL_SHARE:g}% of the val pixels that occur in val.",
               "", "Gates (computed from the runs below):", ""]
     header += [f"- {text}" for _, text in g.values()]
-    return header, [results, gains, pseudo, calibration], g
+    return header, [results, gains, pseudo, priors, calibration], g
 
 
 def _fmt_cell(v):

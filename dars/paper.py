@@ -6,7 +6,7 @@ Every row or column of a table is a named preset (a method, a round-0 variant, a
 sweep is a list of names in config and the DAG builds each run once, whatever table uses it. A
 spec lists every file it reads: a KL table lists the pseudo_stats.json of the rows whose preset
 has a labeler (config says which), so no rule guesses them from directory names."""
-from .config import dataset, layout_of
+from .config import dataset, layout_of, round_methods
 from .io import DarsError
 from .paths import report_file, run_file, seed_file, stage
 
@@ -23,6 +23,20 @@ def _cell(ds, split, seeds, stage_, file="miou.json"):
 def _pseudo_labeled(config, preset):
     """Whether the runs of a row's preset trained on pseudo labels (round 0 and controls did not)."""
     return preset != "round0" and config["methods"][preset]["labeler"] != "none"
+
+
+def method_prior(config, ds, split, seed, preset, round_=1):
+    """The prior.json a preset's labeler aligned to at `round_` (the files the rules wire, see
+    common.smk get_method_prior), or None for a preset that uses no prior (round 0, ST, CBST)."""
+    m = config["methods"].get(preset) if preset != "round0" else None
+    if not m or m["labeler"] not in ("dars", "da"):
+        return None
+    source = m.get("prior", "labeled")
+    if source == "sd":
+        return f"results/{m['prior_source']}/prior_sd.json"
+    if source == "est":
+        return run_file(ds, split, seed, stage(preset, round_), "prior_est.json")
+    return seed_file(ds, split, seed, "prior_td.json" if source == "td" else "prior.json")
 
 
 def _controls(config):
@@ -81,7 +95,8 @@ class _Paper:
         gains = _paired_comparisons(p["compare"], self.controls)
         t["s4"] = dict(base, kind="per_class", corner="method",
                        title=f"Table S4: per-class IoU at round 1 ({self.ds}, {frac} split)",
-                       rows=rows, val_prior=self.val_prior(self.ds), gains=gains)
+                       rows=rows, val_prior=self.val_prior(self.ds), gains=gains,
+                       priors=self.priors(p["compare"], self.ds, self.split))
         t["s5"] = self.iterative(base)
         t.update(self.uda_tables(base))
         return t
@@ -114,8 +129,15 @@ class _Paper:
                   title=f"Table S7: pseudo-label distribution vs the true target distribution ({self.uda}, round 1)",
                   rows=uda_rows,
                   pseudo_stats={k: self.cell(stage(v, 1), ds=self.uda, split=0, file="pseudo_stats.json")
-                                for k, v in compare.items() if _pseudo_labeled(self.config, v)})
+                                for k, v in compare.items() if _pseudo_labeled(self.config, v)},
+                  priors=self.priors(compare, self.uda, 0))
+        s6["priors"] = s7["priors"]
         return {"s6": s6, "s7": s7}
+
+    def priors(self, presets, ds, split):
+        """label -> the per-seed prior.json files of the rows whose labeler aligns to a prior."""
+        files = {k: [method_prior(self.config, ds, split, seed, v) for seed in self.seeds] for k, v in presets.items()}
+        return {k: f for k, f in files.items() if f[0] is not None}
 
     def figures(self):
         p, last, seed = self.p, self.last, self.seeds[0]
@@ -159,7 +181,7 @@ def run_specs(config, dataset, split, round_):
     """The tables and figures of one dataset/split/round of the configured runs (`seeds`,
     `compare_methods`), which `snakemake --report` shows for that target: per-class IoU with
     paired gains, the pseudo-label statistics, the class distributions and the per-class IoU."""
-    seeds, methods = config["seeds"], config["compare_methods"]
+    seeds, methods = config["seeds"], round_methods(config, round_)
     presets = {"round 0": "round0", **{m: m for m in methods}}
     rows = {label: _cell(dataset, split, seeds, stage(p, round_)) for label, p in presets.items()}
     labelers = [m for m in methods if _pseudo_labeled(config, m)]

@@ -38,7 +38,7 @@ from .records import (
 TAIL_MARK = "†"
 MINUS = "−"
 PERCENT = {"miou", "iou", "tail", "share"}  # metrics shown in percent; the others (KL, nats) as they are
-LABELS = {"miou": "mIoU (%)", "kl_true_pseudo": "D_KL(true ‖ pseudo)"}
+LABELS = {"miou": "mIoU (%)", "kl_true_pseudo": "D_KL(true ‖ pseudo)", "kl_true_prior": "D_KL(true ‖ prior)"}
 CSV_COLUMNS = ["row", "column", "metric", "mean", "std", "n", "seeds", "values", "wins"]
 
 
@@ -63,6 +63,23 @@ def kl_value(runs, what):
             raise DarsError(f"{what}: {r['_pseudo_stats']} has no gt.kl_true_pseudo")
         values.append(stats["gt"]["kl_true_pseudo"])
     return stat(values, "kl_true_pseudo", runs)
+
+
+def prior_kl_value(spec, label, runs, what):
+    """D_KL(true || prior) of the prior a row's labeler aligned to (`priors` lists one prior.json per
+    run, as prior.json records it), or None for a row without a prior or a prior without a truth."""
+    files = (spec.get("priors") or {}).get(label)
+    if not files:
+        return None
+    if len(files) != len(runs):
+        raise DarsError(f"{what}: {len(files)} prior files for {len(runs)} runs")
+    return stat([read_json(f).get("kl_true_prior") for f in files], "kl_true_prior", runs)
+
+
+def _prior_note(spec):
+    return ("D_KL(true ‖ prior): KL divergence (nats) from the val labels' class distribution to the prior "
+            "the row's labeler aligned to (its prior.json kl_true_prior; – = no prior or no truth)."
+            if spec.get("priors") else None)
 
 
 def _cell(spec, label, files, what, min_seeds):
@@ -147,6 +164,11 @@ def per_class_table(spec, title, min_seeds):
         if a not in by_label or b not in by_label:
             raise DarsError(f"{title}: gain {a!r} - {b!r} names a row that is not in rows {list(by_label)}")
         rows.append((f"{a} {MINUS} {b}", [paired_gain(x, y) for x, y in zip(by_label[a], by_label[b])]))
+    if spec.get("priors"):
+        columns.append(LABELS["kl_true_prior"])
+        rows = [(label, vals + [prior_kl_value(spec, label, cells[label], f"{title}: row {label!r}")
+                                if label in cells else None]) for label, vals in rows]
+        notes.append(_prior_note(spec))
     if tail is not None:
         share = spec.get("tail_share", TAIL_SHARE)
         notes.append(f"{TAIL_MARK} tail class: under {100 * share:g}% of the val ground-truth pixels "
@@ -213,8 +235,12 @@ def kl_table(spec, title, min_seeds):
     notes = [f"D_KL(true ‖ pseudo): KL divergence (nats) from the true class distribution of the unlabeled "
              f"images to that of the pseudo labels (pseudo_stats.json gt.kl_true_pseudo); gain in mIoU "
              f"points over {base}."]
-    return Table(title, spec.get("corner", "method"), [LABELS["kl_true_pseudo"], "mIoU (%)", "gain (mIoU)"],
-                 rows, notes)
+    columns = [LABELS["kl_true_pseudo"], "mIoU (%)", "gain (mIoU)"]
+    if spec.get("priors"):  # first: the distribution each labeler aligned to, then what came out
+        columns.insert(0, LABELS["kl_true_prior"])
+        rows = [(k, [prior_kl_value(spec, k, cells[k], f"{title}: row {k!r}")] + vals) for k, vals in rows]
+        notes.append(_prior_note(spec))
+    return Table(title, spec.get("corner", "method"), columns, rows, notes)
 
 
 KINDS = {"sweep": sweep_table, "per_class": per_class_table, "iterative": iterative_table, "kl": kl_table}

@@ -3,6 +3,7 @@ import json
 import numpy as np
 
 from dars.infer import sample_pixels
+from dars.metrics import kl_divergence
 from dars.prior import estimate_prior_em, prior_est_stage, prior_stage
 from dars.shards import Shard, ShardWriter
 
@@ -70,3 +71,15 @@ def test_sd_prior_counts_train_labels_of_the_source(tiny_cityscapes, tmp_path):
     prior_stage(tiny_cityscapes, None, tmp_path / "sd.json", source="sd")
     sd = json.loads((tmp_path / "sd.json").read_text())
     assert sd["source"] == "sd" and sd["list"] == "train" and sd["num_pixels"] == 8 * (32 * 64 - 2 * 64)
+
+
+def test_every_prior_records_its_distance_to_the_val_truth(tiny_cityscapes, tmp_path):
+    prior_stage(tiny_cityscapes, None, tmp_path / "td.json", source="td")
+    prior_stage(tiny_cityscapes, None, tmp_path / "sd.json", source="sd", truth_json=tmp_path / "td.json")
+    td, sd = (json.loads((tmp_path / f).read_text()) for f in ("td.json", "sd.json"))
+    assert td["kl_true_prior"] == 0.0 and td["truth"] == "itself"
+    assert sd["truth"] == str(tmp_path / "td.json")
+    assert sd["kl_true_prior"] == kl_divergence(td["shares"], sd["shares"]) > 0
+    # Without a truth nothing is claimed.
+    prior_stage(tiny_cityscapes, None, tmp_path / "plain.json", source="sd")
+    assert "kl_true_prior" not in json.loads((tmp_path / "plain.json").read_text())

@@ -1,13 +1,16 @@
-# Class prior pi from the labeled ground truth (DARS's target class distribution).
+# Class prior pi from the labeled ground truth (DARS's target class distribution); where the
+# dataset has val labels it records its D_KL to their distribution (reporting only).
 rule distribution:
     input:
         get_dataset_files,
         labeled=f"{RUN}/split/labeled.txt",
+        truth=get_truth_prior,
     output:
         f"{RUN}/prior.json",
     params:
         root=get_labeled_root,
         layout=get_layout,
+        truth=get_truth_arg,
     log:
         f"{LOGS}/distribution.log",
     benchmark:
@@ -15,7 +18,8 @@ rule distribution:
     conda:
         ENV
     shell:
-        "python -m dars prior --root {params.root:q} --layout {params.layout} --list {input.labeled:q} --out {output:q} > {log:q} 2>&1"
+        "python -m dars prior --root {params.root:q} --layout {params.layout} --list {input.labeled:q} "
+        "{params.truth:q} --out {output:q} > {log:q} 2>&1"
 
 
 # `td`: the class distribution of the val ground truth, an oracle for analysis only.
