@@ -6,7 +6,6 @@ import sys
 import dars.config
 import dars.console
 import dars.evidence
-import dars.finding
 import dars.manifest
 import dars.figures
 import dars.paper
@@ -37,7 +36,6 @@ ROUND = f"{RUN}/{{method}}/round{{round}}"  # self-training round k >= 1
 AGG = dars.paths.AGG          # results/{dataset}/split{split}/round{round}: over seeds
 PAPER = "results/paper"
 EVIDENCE = "results/evidence"
-FINDING = dars.finding.FINDING  # results/{dataset}/split{split}/finding (the default target's)
 LOGS = "logs/{dataset}/split{split}/seed{seed}"
 BENCHMARKS = "benchmarks/{dataset}/split{split}/seed{seed}"
 AGG_LOGS = "logs/{dataset}/split{split}/round{round}"
@@ -221,11 +219,11 @@ def get_seed_runs(wildcards):
 
 
 def get_method_runs(wildcards):
-    """Per-seed miou.json files of round 0 and of every method run to {round} (dars.finding)."""
+    """Per-seed miou.json files of round 0 and of every compared method at {round}."""
     w = dict(wildcards.items())
     return (expand(f"{RUN}/round0/miou.json", seed=config["seeds"], **w)
             + expand(f"{ROUND}/miou.json", seed=config["seeds"],
-                     method=dars.config.round_methods(config, int(wildcards.round)), **w))
+                     method=config["compare_methods"], **w))
 
 
 def get_synthetic_args(wildcards):
@@ -302,14 +300,6 @@ def get_evidence_spec(wildcards):
 
 def get_evidence_inputs(wildcards):
     return dars.evidence.inputs(_config(dars.evidence.spec))
-
-
-def get_finding_spec(wildcards):
-    return json.dumps(_config(dars.finding.spec, wildcards.dataset, int(wildcards.split)))
-
-
-def get_finding_inputs(wildcards):
-    return dars.evidence.inputs(_config(dars.finding.spec, wildcards.dataset, int(wildcards.split)))
 
 
 def get_run_report_spec(wildcards):
