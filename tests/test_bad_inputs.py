@@ -12,30 +12,37 @@ before the fix. Cases other files already cover are referenced there, not repeat
      give byte-identical model.pt: tests/test_train.py::test_identical_runs_write_byte_identical_checkpoints
 """
 import errno
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import write_cityscapes_tree
 from test_train import SETTINGS
 from test_workflow import snakemake, tiny_config
 
-from dars import pseudo
+from dars import checkpoint, pseudo
 from dars.__main__ import main
 from dars.checkpoint import save_checkpoint
 from dars.data.layouts import find_pairs
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
 from dars.infer import infer_stage
-from dars.io import DarsError, read_label, write_json
-from dars.manifest import list_digest, manifest_path
+from dars.io import DarsError, read_label, write_json, write_png
+from dars.manifest import list_digest, manifest_path, stale_directories
 from dars.prior import prior_stage
 from dars.train import train
 
 SHARDS = 2
+REPO = Path(__file__).resolve().parents[1]
 
 
 class Interrupt(Exception):
@@ -283,3 +290,215 @@ def test_a_full_disk_names_the_file_and_the_free_space(tmp_path, monkeypatch):
     with pytest.raises(DarsError, match=rf"{out}/model.pt: could not write it .* GiB free there"):
         save_checkpoint(tmp_path / "out/model.pt", {"w": torch.zeros(3)})
     assert list((tmp_path / "out").iterdir()) == []  # no temporary file left behind
+
+
+# Issue 21: what is missing is noticed, and long stages say how far they are.
+
+def drop_val_city_images(root):
+    """A val city whose leftImg8bit/ folder is gone while its gtFine/ labels stay."""
+    shutil.rmtree(root / "leftImg8bit/val/frankfurt")
+    (root / "leftImg8bit/val").mkdir(exist_ok=True)
+
+
+def test_labels_without_images_are_an_error_naming_count_example_and_folder(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8, num_val=2)
+    for img in sorted((root / "leftImg8bit/train/bochum").glob("*.png")):  # 4 of the 8 train images
+        img.unlink()
+    with pytest.raises(DarsError, match=r"\(split train\): 4 labels have no image in \S+/leftImg8bit/train "
+                                        r"\(e\.g\. gtFine/train/bochum/\S+_gtFine_labelTrainIds\.png\)"):
+        find_pairs("cityscapes", root, "train")
+    label = root / find_pairs("cityscapes", root, "val")[0][1]
+    for lab in label.parent.glob(label.name.replace("labelTrainIds", "*")):
+        lab.unlink()  # and an image without its label
+    with pytest.raises(DarsError, match=r"\(split val\): 1 images have no label in \S+/gtFine/val \(e\.g\. "):
+        find_pairs("cityscapes", root, "val")
+
+
+def test_gta5_and_voc_pair_both_ways(tmp_path):
+    gta = tmp_path / "gta5"
+    for i in (1, 2, 3):
+        write_png(gta / f"images/{i:05d}.png", np.zeros((4, 4, 3), np.uint8), rgb=True)
+        write_png(gta / f"labels_trainIds/{i:05d}.png", np.zeros((4, 4), np.uint8))
+    write_png(gta / "labels_trainIds/00009.png", np.zeros((4, 4), np.uint8))  # a label without its image
+    with pytest.raises(DarsError, match=r"1 labels have no image in \S+/images \(e\.g\. labels_trainIds/00009\.png\)"):
+        find_pairs("gta5", gta, "train")
+    voc = tmp_path / "voc"
+    (voc / "ImageSets/Segmentation").mkdir(parents=True)
+    (voc / "ImageSets/Segmentation/val.txt").write_text("a\nb\nc\n")
+    for iid in "abc":
+        write_png(voc / f"SegmentationClassAug/{iid}.png", np.zeros((4, 4), np.uint8))
+    (voc / "JPEGImages").mkdir()
+    cv2.imwrite(str(voc / "JPEGImages/a.jpg"), np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(DarsError, match=r"2 labels have no image in \S+/JPEGImages \(e\.g\. SegmentationClassAug/b"):
+        find_pairs("voc", voc, "val")
+
+
+def test_an_incomplete_val_set_stops_the_split_before_any_training(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8, num_val=2)
+    drop_val_city_images(root)
+    with pytest.raises(DarsError, match=r"the val set cannot be evaluated in full: .*2 labels have no image in "
+                                        r"\S+/leftImg8bit/val .*allow_unpaired: true"):
+        make_split(root, 4, 0, tmp_path / "split", "tiny")
+    assert not (tmp_path / "split").exists()
+
+
+def test_allow_unpaired_warns_and_miou_records_listed_and_scored(teacher, tmp_path):
+    base, _ = teacher
+    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8, num_val=4)
+    label = root / find_pairs("cityscapes", root, "val")[0][1]
+    for lab in label.parent.glob(label.name.replace("labelTrainIds", "*")):
+        lab.unlink()  # one val image loses its label
+    make_split(root, 4, 0, tmp_path / "split", "tiny", allow_unpaired=True)
+    info = json.loads((tmp_path / "split/split.json").read_text())
+    assert info["allow_unpaired"] and info["num_val"] == 3
+    assert any("1 images have no label" in w for w in info["warnings"]), info["warnings"]
+    result = evaluate_stage(base / "round0.pt", root, tmp_path / "miou.json", split_json=tmp_path / "split/split.json")
+    assert result["num_val_listed"] == result["num_val_scored"] == result["num_images"] == 3
+    assert any("1 images have no label" in w for w in result["warnings"])
+    with pytest.raises(DarsError, match="1 images have no label"):  # without the key, evaluate refuses
+        evaluate_stage(base / "round0.pt", root, tmp_path / "miou2.json")
+
+
+def real_tree_config(root, **dataset):
+    config = tiny_config(seeds=[0])
+    config["datasets"]["real"] = {"root": str(root), "layout": "cityscapes", **dataset}
+    return config
+
+
+def test_an_incomplete_val_set_fails_the_plan_cleanly(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8, num_val=2)
+    drop_val_city_images(root)
+    proc = snakemake(tmp_path, "-n", "results/real/split4/seed0/round0/miou.json", config=real_tree_config(root))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "2 labels have no image in" in out, out[-2000:]
+    assert "InputFunctionException" not in out and "Traceback" not in out
+
+
+def test_cityscapes_check_preset_fails_on_an_incomplete_val_set(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=16, num_val=2)
+    drop_val_city_images(root)
+    config = tiny_config(seeds=[0])
+    config["datasets"]["cityscapes_check"]["root"] = str(root)
+    proc = snakemake(tmp_path, "-n", "results/cityscapes_check/split8/seed0/round0/model.pt", config=config)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "2 labels have no image in" in out, out[-2000:]
+
+
+def test_a_wrong_root_in_a_configfile_is_not_blamed_on_config_yaml(tmp_path):
+    mine = tmp_path / "my.yaml"
+    mine.write_text(f"datasets: {{real: {{root: {tmp_path}, layout: cityscapes}}}}\n")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    proc = snakemake(tmp_path, "-n", "results/real/split4/seed0/split/split.json", "--configfile", str(mine))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "has no leftImg8bit/ folder" in out, out[-2000:]
+    assert "in config.yaml" not in out and "(config.yaml or --configfile)" in out
+
+
+def test_split_0_refusal_says_it_means_domain_adaptation(tmp_path):
+    proc = snakemake(tmp_path, "-n", config=tiny_config(split=0))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "split0 means no labeled target image (domain adaptation)" in out, out[-2000:]
+    with pytest.raises(DarsError, match=r"split 0 means domain adaptation"):
+        make_split(tmp_path, 0, 0, tmp_path / "s", "tiny")
+
+
+def test_the_split_hint_accounts_for_min_labeled(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=16)
+    with pytest.raises(DarsError, match=r"use a split of at most (\d+)") as hint:
+        make_split(root, 1000, 0, tmp_path / "s", "tiny", min_labeled=2)
+    largest = int(re.search(r"at most (\d+)", str(hint.value)).group(1))
+    make_split(root, largest, 0, tmp_path / "ok", "tiny", min_labeled=2)  # the hint's split is accepted
+    with pytest.raises(DarsError, match="fewer than the minimum of 2"):
+        make_split(root, largest + 1, 0, tmp_path / "over", "tiny", min_labeled=2)
+
+
+def test_a_step_limited_model_records_its_real_epochs(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8)
+    make_split(root, 2, 0, tmp_path / "split", "tiny")  # 4 labeled, batch 2: 2 steps an epoch
+    train(dict(SETTINGS, steps=3), tmp_path / "model.pt", root, tmp_path / "split/labeled.txt", log=quiet)
+    ck = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=False)
+    assert ck["iteration"] == 3 and ck["epochs"] == 1.5
+
+
+def test_a_truncated_shard_names_the_commands_that_rebuild_it(teacher, tmp_path):
+    base, _ = teacher
+    shard = tmp_path / "shards/0"
+    shutil.copytree(base / "shards/0", shard)
+    with open(shard / "conf.f16", "r+b") as f:
+        f.truncate(10)
+    where = re.escape(str(shard))
+    with pytest.raises(DarsError, match=rf"the shard is truncated: delete it and rerun: `rm -r {where}` then `snake"):
+        pseudo.stats_stage(shard, tmp_path / "hist.npy")
+
+
+def test_a_deleted_pseudo_label_is_caught_at_plan_time_and_by_its_consumer(teacher, tmp_path):
+    base, root = teacher
+    round_dir = tmp_path / "results/tiny/split2/seed0/dars/round1"
+    pseudo_labels(base, root, round_dir, 0.4)
+    victim = next((round_dir / "pseudo/0").glob("*.png"))
+    victim.unlink()
+    proc = snakemake(tmp_path, "-n", config=tiny_config())
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-2000:]
+    assert f"{round_dir.relative_to(tmp_path)}/pseudo/0: {victim.name}, listed in its stats.json, is missing" \
+        in out, out[-2000:]
+    assert f"`rm -r {round_dir.relative_to(tmp_path)}/pseudo/0` then `snakemake`" in out
+    dirs = [round_dir / f"pseudo/{k}" for k in range(SHARDS)]
+    with pytest.raises(DarsError, match=rf"{re.escape(victim.name)}: pseudo label missing; .* `rm -r "):
+        pseudo.merge_stage(round_dir / "thresholds.json", dirs, tmp_path / "s.json", tmp_path / "l.txt")
+    other = next((round_dir / "pseudo/1").glob("*.png"))
+    y = read_label(other)
+    y[0, 0] = 255 - y[0, 0] if y[0, 0] != 255 else 0
+    cv2.imwrite(str(other), y)  # edited in place: the consumer's sha256 check names it
+    assert stale_directories(tmp_path / "results")[-1][0].endswith("pseudo/1")
+    shutil.rmtree(round_dir / "pseudo/0")
+    with pytest.raises(DarsError, match=rf"{re.escape(other.name)}: pseudo label differs from the one its label"):
+        pseudo.merge_stage(round_dir / "thresholds.json", dirs[1:], tmp_path / "s.json", tmp_path / "l.txt")
+
+
+def test_a_full_disk_while_torch_writes_a_checkpoint_is_named(tmp_path, monkeypatch):
+    real_open = open
+
+    class FillsUp:
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 4096:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(checkpoint, "open", lambda *a, **k: FillsUp(real_open(*a, **k)), raising=False)
+    with pytest.raises(DarsError, match=rf"{re.escape(str(tmp_path))}/model.pt: could not write it \(No space left "
+                                        r"on device\); [\d.]+ GiB free there"):
+        save_checkpoint(tmp_path / "model.pt", {"w": torch.zeros(100000)})
+    assert list(tmp_path.iterdir()) == []
+
+
+STAGE_PROGRESS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO evaluate: evaluate progress 2/2 images \(100%\), "
+                            r"[\d.e+]+ images/s, elapsed \S+, ETA 0s$", re.M)
+
+
+def test_a_stage_log_has_timestamped_progress_with_rate_and_eta(teacher, tmp_path):
+    base, root = teacher
+    log = tmp_path / "evaluate.log"
+    with open(log, "w") as f:
+        proc = subprocess.run([sys.executable, "-m", "dars", "evaluate", "--ckpt", str(base / "round0.pt"),
+                               "--root", str(root), "--threads", "1", "--out", str(tmp_path / "miou.json")],
+                              stdout=subprocess.PIPE, stderr=f, text=True, cwd=REPO,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == 0, log.read_text()
+    assert proc.stdout.startswith("mIoU ")  # the result alone on stdout
+    assert STAGE_PROGRESS.search(log.read_text()), log.read_text()

@@ -1,6 +1,7 @@
 """Training survives being killed: `python -m dars train` killed with -9 midway, or stopped with
 SIGTERM (what Slurm sends before a time limit or on preemption), resumes from work/last.pt on
 a rerun and ends with exactly the weights of an uninterrupted run."""
+import hashlib
 import json
 import os
 import signal
@@ -68,6 +69,8 @@ def assert_same_training(a_path, b_path):
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert a["history"] == b["history"]
+    # and the same bytes: the next round records the teacher's sha256
+    assert hashlib.sha256(Path(a_path).read_bytes()).digest() == hashlib.sha256(Path(b_path).read_bytes()).digest()
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import sys
 import dars.config
 import dars.console
 import dars.evidence
+import dars.finding
 import dars.manifest
 import dars.figures
 import dars.paper
@@ -36,6 +37,7 @@ ROUND = f"{RUN}/{{method}}/round{{round}}"  # self-training round k >= 1
 AGG = dars.paths.AGG          # results/{dataset}/split{split}/round{round}: over seeds
 PAPER = "results/paper"
 EVIDENCE = "results/evidence"
+FINDING = dars.finding.FINDING  # results/{dataset}/split{split}/finding (the default target's)
 LOGS = "logs/{dataset}/split{split}/seed{seed}"
 BENCHMARKS = "benchmarks/{dataset}/split{split}/seed{seed}"
 AGG_LOGS = "logs/{dataset}/split{split}/round{round}"
@@ -101,6 +103,9 @@ def get_dataset_train_files(wildcards):
     train images and labels (its UDA source's too), listed once per tree, so that an edited
     label reruns the split and everything after it."""
     from dars.manifest import input_files
+    # The val set is listed too, not as an input (an edited val label reruns evaluation only):
+    # one that cannot be evaluated in full fails the plan of every target, before any training.
+    _config(input_files, wildcards.dataset, "val")
     return get_dataset_files(wildcards) + _config(input_files, wildcards.dataset)
 
 
@@ -219,11 +224,11 @@ def get_seed_runs(wildcards):
 
 
 def get_method_runs(wildcards):
-    """Per-seed miou.json files of round 0 and of every compared method at {round}."""
+    """Per-seed miou.json files of round 0 and of every method run to {round} (dars.finding)."""
     w = dict(wildcards.items())
     return (expand(f"{RUN}/round0/miou.json", seed=config["seeds"], **w)
             + expand(f"{ROUND}/miou.json", seed=config["seeds"],
-                     method=config["compare_methods"], **w))
+                     method=dars.config.round_methods(config, int(wildcards.round)), **w))
 
 
 def get_synthetic_args(wildcards):
@@ -300,6 +305,14 @@ def get_evidence_spec(wildcards):
 
 def get_evidence_inputs(wildcards):
     return dars.evidence.inputs(_config(dars.evidence.spec))
+
+
+def get_finding_spec(wildcards):
+    return json.dumps(_config(dars.finding.spec, wildcards.dataset, int(wildcards.split)))
+
+
+def get_finding_inputs(wildcards):
+    return dars.evidence.inputs(_config(dars.finding.spec, wildcards.dataset, int(wildcards.split)))
 
 
 def get_run_report_spec(wildcards):
