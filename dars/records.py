@@ -85,6 +85,13 @@ def agree(runs, key, what):
     return runs[0].get(key)
 
 
+def departure_note(runs):
+    """The runs' departures from the authors' recipe (miou.json `departures`, e.g. the
+    torchvision opt-out of a paper preset) as one caption sentence, or "" when there are none."""
+    found = list(dict.fromkeys(d for r in runs for d in r.get("departures") or ()))
+    return f"The runs depart from the authors' recipe: {'; '.join(found)}." if found else ""
+
+
 def check_seeds(runs, what):
     seeds = [r["seed"] for r in runs]
     dup = sorted({s for s in seeds if seeds.count(s) > 1}, key=repr)

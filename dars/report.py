@@ -16,6 +16,7 @@ from .records import (
     by_seed,
     check_seeds,
     class_names,
+    departure_note,
     load_runs,
     nanmean_columns,
     paired_gain,
@@ -150,6 +151,7 @@ def method_table(miou_files, out_csv, out_md):
                f"split source {source}; mean and sample std over seeds. Gains are paired: mean ± std of "
                f"the per-seed differences against round 0 and against the supervised control (a seed fixes "
                f"the split, the round-0 model and the augmentation stream), [k/n]: seeds with the mean's sign.")
+    caption = " ".join([caption, departure_note(runs)]).strip()
     with atomic_path(out_md, suffix=".md") as tmp:
         tmp.write_text(_markdown(df, names, caption))
     return df

@@ -6,7 +6,7 @@ TrainSettings    one training run, as dars.config.train_settings resolves it (th
                  store and what the resume fingerprint digests, so neither changes.
 PredictSettings  how infer, evaluate and export run the network (the `--settings` JSON of
                  those commands): resize, flip, mode, window, batch_windows, amp,
-                 channels_last, teacher_fusion."""
+                 channels_last, teacher_fusion, resize_long."""
 import argparse
 import hashlib
 import json
@@ -96,8 +96,8 @@ class TrainSettings:
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-PREDICT_HELP = ('{"resize": [H, W], "flip": true, "mode": "whole"|"slide", "window": [H, W] or null '
-                '(= training crop), '
+PREDICT_HELP = ('{"resize": [H, W], "resize_long": N (the long side, instead of resize), "flip": true, '
+                '"mode": "whole"|"slide", "window": [H, W] or null (= training crop), '
                 '"batch_windows": 8, "amp": "auto"|"bf16"|"off", "channels_last": "auto"|true|false}')
 
 
@@ -114,6 +114,7 @@ class PredictSettings:
     amp: str | bool | None = "auto"
     channels_last: str | bool | None = "auto"
     teacher_fusion: str = "probs"
+    resize_long: int | None = None   # the long side resized to this (the authors' base_size), aspect kept
 
     @classmethod
     def of(cls, settings=None):
@@ -125,4 +126,7 @@ class PredictSettings:
         unknown = sorted(set(settings) - set(names))
         if unknown:
             raise DarsError(f"prediction settings {unknown} unknown: use {names}")
+        if settings.get("resize") and settings.get("resize_long"):
+            raise DarsError("prediction settings: resize (a fixed [H, W]) and resize_long (the long side) "
+                            "exclude each other; set one (evaluate.resize_long, datasets.<name>.resize)")
         return cls(**settings)

@@ -4,12 +4,14 @@ checkpoint loaded for the stages that predict (Predictor: infer, evaluate, expor
 The paper's evaluation protocol (method.md §4): window = training crop, stride =
 ceil(2/3 window) per axis, the last window aligned to the far edge, softmax probabilities
 averaged over the flip and over overlapping windows, then resized to the label resolution.
+The network sees the image as stored, resized to a fixed [H, W] (`resize`), or with its
+long side resized to `resize_long` (the authors' `base_size`: VOC 400).
 
-Why probabilities, not logits, are averaged over windows: method.md §4 averages the flip
-in softmax space and the authors' evaluation does the same over windows. A window's
-softmax is a distribution, so the mean stays one (a mixture); logits of separate windows
-have no common scale (a window that sees more context is not more "right" because its
-logits are larger), and the shards' confidences are meant to be probabilities.
+What is averaged follows the authors' code, which does it two ways: their evaluation
+(tool/test.py) averages softmax probabilities over the flip and the windows (fuse "probs",
+the default); their pseudo-label generation averages logits and takes one softmax at the
+end (fuse "logits", set per dataset by evaluate.teacher_fusion for the teacher's shards).
+Either way the shards store probabilities.
 
 Why images smaller than the window are padded with zeros, centred: zero after ImageNet
 normalisation is the mean colour, which is what training padded crops and rotation borders
@@ -96,6 +98,14 @@ class _Runner:
         with torch.autocast(device_type=self.device.type, dtype=self.dtype):
             out = self.model(batch)["out"]
         return out.float()
+
+
+def long_side_size(height, width, long_side):
+    """[h, w] with the long side `long_side` and the aspect kept, rounded as the authors'
+    test.py does (Python's round): 500x375 at 400 -> [300, 400]."""
+    if height > width:
+        return [long_side, round(long_side / height * width)]
+    return [round(long_side / width * height), long_side]
 
 
 def _input(image_rgb, resize, device):
@@ -204,11 +214,13 @@ def predict_probs(model, image_rgb, resize=None, flip=True, device="cpu", *, mod
     return (F.softmax(probs, dim=0) if fuse == "logits" else probs).contiguous()
 
 
-def describe(mode, resize=None, window=None, stride=None, flip=True, native=None):
+def describe(mode, resize=None, window=None, stride=None, flip=True, native=None, resize_long=None):
     """The protocol in words, as miou.json records it, e.g. "slide 361x361 stride 241x241 at
-    512x1024, flip" or "whole image at 128x256 (native), flip". `native`: the images' own
-    size(s) when `resize` is None."""
-    if resize:
+    512x1024, flip", "slide 321x321 stride 214x214 at long side 400, flip" or "whole image at
+    128x256 (native), flip". `native`: the images' own size(s) when `resize` is None."""
+    if resize_long:
+        at = f" at long side {resize_long}"
+    elif resize:
         at = f" at {resize[0]}x{resize[1]}"
     else:
         sizes = sorted({tuple(s) for s in native or ()})
@@ -271,7 +283,8 @@ class Predictor:
     def probs(self, image, fuse="probs"):
         """predict_probs of one image with the stage's settings."""
         s = self.settings
-        return predict_probs(self.model, image, s.resize, s.flip, self.device, mode=s.mode, window=self.window,
+        resize = long_side_size(*image.shape[:2], s.resize_long) if s.resize_long else s.resize
+        return predict_probs(self.model, image, resize, s.flip, self.device, mode=s.mode, window=self.window,
                              batch_windows=s.batch_windows, amp=s.amp, channels_last=s.channels_last, fuse=fuse)
 
     def train_ids(self, image, size):
@@ -284,7 +297,8 @@ class Predictor:
 
     def protocol(self, native):
         """The protocol in words (describe); `native`: the image sizes seen."""
-        return describe(self.settings.mode, self.settings.resize, self.window, flip=self.settings.flip, native=native)
+        s = self.settings
+        return describe(s.mode, s.resize, self.window, flip=s.flip, native=native, resize_long=s.resize_long)
 
     def precision(self):
         s = self.settings

@@ -15,7 +15,8 @@ the Markdown shows percentages, because people read it.
 """
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from .records import (
     TAIL_SHARE,
     agree,
     class_names,
+    departure_note,
     has_pseudo_labels,
     load_cell,
     miou,
@@ -252,7 +254,9 @@ def build_table(spec):
     if kind not in KINDS:
         raise DarsError(f"table spec: 'kind' must be one of {sorted(KINDS)}, got {kind!r}")
     min_seeds = int(spec.get("min_seeds", 1))
-    return KINDS[kind](spec, spec.get("title") or kind, min_seeds)
+    table = KINDS[kind](spec, spec.get("title") or kind, min_seeds)
+    note = departure_note([read_json(f) for f in spec_inputs(spec) if Path(f).name == "miou.json"])
+    return replace(table, notes=table.notes + [note]) if note else table
 
 
 def fmt(v):

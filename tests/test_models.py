@@ -17,7 +17,8 @@ def test_models_return_logits_at_input_size(name):
         out = model(torch.randn(1, 3, 65, 97))
     assert out["out"].shape == (1, 19, 65, 97)
     ids = {id(p) for p in model.backbone_parameters()} | {id(p) for p in model.head_parameters()}
-    assert ids == {id(p) for p in model.parameters()}  # every parameter gets a learning rate
+    # Every trainable parameter gets a learning rate (the authors' DeepLabv2 freezes its BN affine).
+    assert ids == {id(p) for p in model.parameters() if p.requires_grad}
 
 
 def test_pspnet50_structure_and_parameter_count():
@@ -75,7 +76,7 @@ def test_backbone_weights_load_from_a_torchvision_state_dict(tmp_path):
         load_backbone(model, tmp_path / "nope.pth")
 
 
-@pytest.mark.parametrize("name", ["lite32", "pspnet50", "deeplabv2_r101"])
+@pytest.mark.parametrize("name", ["lite32", "pspnet50", "deeplabv2_r101", "deeplabv2_r101_authors"])
 def test_folding_batchnorm_keeps_the_function(name):
     """Every BatchNorm is folded (none is left to run) and eval outputs agree to float rounding,
     with running statistics and affine parameters far from the identity."""

@@ -15,6 +15,9 @@ LISTS = {
         "dars": {8: "dars/cs_split8_labeled.txt", 4: "dars/cs_split4_labeled.txt"},
         "cps": {n: f"cps/cityscapes_1_{n}_labeled.txt" for n in (2, 4, 8, 16, 30)},
     },
+    # The authors' 1,464 labeled of the 10,582 train_aug images (their `split1464`): the nearest
+    # 1/N is 1/7 (10,582 / 1,464 = 7.2), so split7 names it; its unlabeled set is the other 9,118.
+    "voc": {"dars": {7: "dars/voc_1464_labeled.txt"}},
 }
 
 

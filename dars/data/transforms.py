@@ -55,8 +55,9 @@ def augment(image, label, rng: np.random.Generator, crop, scale_range, rotate=10
     random draws, their order and the geometry are the chain's; `base_size` (h, w) is the
     size the scale factor applies to (the dataset's `resize`; default: the image's size).
 
-    `blur_kernel` None: sigma drawn in U(0.1, 2); an odd k: a fixed k x k Gaussian with
-    OpenCV's default sigma for that size (the authors': 5, sigma 1.1). `crop_pad` "end": a
+    `blur_kernel` None: sigma drawn in U(0.1, 2); an odd k: cv2.GaussianBlur with a k x k
+    kernel and sigma 0, which for k <= 7 selects OpenCV's fixed table, not a sigma (the
+    authors': 5, the binomial kernel [1, 4, 6, 4, 1] / 16 per axis). `crop_pad` "end": a
     canvas smaller than the crop is padded bottom/right; "centre" (the authors'): half on
     each side."""
     src_h, src_w = image.shape[:2]
@@ -68,7 +69,7 @@ def augment(image, label, rng: np.random.Generator, crop, scale_range, rotate=10
         # Rotation about the canvas centre, canvas size kept (corners cut, borders filled).
         turn = np.vstack([cv2.getRotationMatrix2D((nw / 2, nh / 2), rng.uniform(-rotate, rotate), 1.0), [0, 0, 1]])
         to_source = to_source @ np.linalg.inv(turn)
-    if blur_kernel:
+    if blur_kernel:  # sigma is only "blur or not" here: the call below passes sigma 0
         sigma = 0.3 * ((blur_kernel - 1) * 0.5 - 1) + 0.8 if blur and rng.random() < 0.5 else 0.0
     else:
         sigma = rng.uniform(0.1, 2.0) if blur and rng.random() < 0.5 else 0.0
@@ -88,7 +89,8 @@ def augment(image, label, rng: np.random.Generator, crop, scale_range, rotate=10
     image = cv2.warpAffine(image, to_source[:2], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderValue=tuple(float(v) for v in MEAN), **warp)
     if sigma:
-        # A fixed size with sigma 0: OpenCV's own default sigma for it; else the size from sigma.
+        # A fixed size with sigma 0: OpenCV's fixed kernel for it (5: [1,4,6,4,1]/16); else the
+        # size from sigma.
         k, sx = ((blur_kernel, blur_kernel), 0) if blur_kernel else ((0, 0), sigma)
         image = cv2.GaussianBlur(image, k, sigmaX=sx)[m:m + ch, m:m + cw]
         to_source = to_source @ np.array([[1, 0, m], [0, 1, m], [0, 0, 1]])

@@ -1,5 +1,10 @@
 """PASCAL VOC 2012 with the SBD augmented labels ("train_aug", 10,582 train / 1,449 val images).
 
+Val is ImageSets/Segmentation/val.txt, VOC 2012's 1,449 images. The authors' list
+(CVMI-Lab/DARS data_split/voc_val.txt) also has 1,449 entries: `wc -l` counts 1,448 because its
+last line has no newline. The authors' 1,464-image labeled list is the `dars` family's split 7
+(dars.data.published).
+
 Expected tree (root = the VOC2012 folder, e.g. VOCdevkit/VOC2012, with SegmentationClassAug added):
 
     <root>/JPEGImages/<id>.jpg                       e.g. 2007_000032.jpg

@@ -5,7 +5,7 @@ from functools import partial
 
 from ..io import DarsError
 from .lite import LiteSeg
-from .pspnet import DeepLabV2, PSPNet
+from .pspnet import DeepLabV2, DeepLabV2Authors, PSPNet
 
 MODELS = {
     "lite": partial(LiteSeg, width=16),
@@ -13,6 +13,7 @@ MODELS = {
     "lite32": partial(LiteSeg, width=32),
     "pspnet50": partial(PSPNet, layers=50),
     "deeplabv2_r101": partial(DeepLabV2, layers=101),
+    "deeplabv2_r101_authors": partial(DeepLabV2Authors, layers=101),  # their quirks (pspnet.py)
 }
 
 

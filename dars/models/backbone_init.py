@@ -127,11 +127,13 @@ def _shape(t):
     return list(t.shape)
 
 
-def load_backbone_state(model, state, source="state_dict", log=print):
+def load_backbone_state(model, state, source="state_dict", log=print, expect=None):
     """Load a ResNet state dict (any layout above) into `model.backbone`. Prints and returns the
     report {"file", "layout", "loaded", "total", "random": [names], "unused": [file keys]}
     (`loaded` of `total` backbone tensors; `random`: the backbone's tensors the file did not
-    initialise; `unused`: the file's keys that initialised nothing)."""
+    initialise; `unused`: the file's keys that initialised nothing). `expect`: the layout the
+    file must have (a file named like the authors'); another one is refused with the report of
+    what it would have loaded, and nothing is loaded."""
     backbone = getattr(model, "backbone", None)
     own = backbone.state_dict() if isinstance(backbone, torch.nn.Module) else {}
     if not any(_LAYER.match(k) for k in own):
@@ -162,12 +164,17 @@ def load_backbone_state(model, state, source="state_dict", log=print):
                             f"{_shape(value)} in the file, {name!r} has {_shape(own[name])} in the model; "
                             "nothing loaded")
         mapped[name] = value
-    result = backbone.load_state_dict(mapped, strict=False)
-    assert not result.unexpected_keys, result.unexpected_keys
     counted = [k for k in own if not k.endswith(_COUNTER)]
     random = [k for k in counted if k not in mapped]
     report = {"file": str(source), "layout": layout, "loaded": len(counted) - len(random), "total": len(counted),
               "random": random, "unused": unused}
+    if expect is not None and layout != expect:
+        raise DarsError(f"{source}: a file of this name is the authors' {expect} layout, this one is {layout}; "
+                        f"nothing loaded. It would have loaded: {describe(report, prefixes, deep_stem)}\n"
+                        "Fetch the authors' file, or name this one for what it is (train.backbone_weights: "
+                        "torchvision, or another file name)")
+    result = backbone.load_state_dict(mapped, strict=False)
+    assert not result.unexpected_keys, result.unexpected_keys
     log(describe(report, prefixes, deep_stem))
     return report
 

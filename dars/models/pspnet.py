@@ -5,7 +5,13 @@ dilated (2, 4) for output stride 8, pyramid pooling over bins (1, 2, 3, 6) with 
 branches, head conv3x3 4096->512 + BN + ReLU + Dropout2d(0.1) + conv1x1, and an auxiliary
 head on layer3 (1024->256->C) whose loss the trainer weights by `aux_weight` (0.4).
 The backbones are torchvision's ResNets; ImageNet weights are loaded by `load_backbone`
-(layouts and the load report: dars/models/backbone_init.py)."""
+(layouts and the load report: dars/models/backbone_init.py; where files live:
+dars/weights.py).
+
+Every upsampling (pyramid pooling branches, logits to the input size) uses
+align_corners=True, as the authors' PSPNet and DeepLabv2 do: at their 8k+1 sizes (321, 361,
+481, 713) the output pixel 8i then lies exactly on feature i; align_corners=False shifts
+the logits by up to 3.4 px inside a 361 window."""
 import pickle
 from pathlib import Path
 
@@ -14,8 +20,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models import resnet50, resnet101
 
+from .. import weights
 from ..io import DarsError
 from .backbone_init import load_backbone_state
+
+ALIGN = True  # align_corners of every upsampling (module docstring)
 
 
 def _dilate(layer, dilation):
@@ -76,7 +85,7 @@ class PyramidPooling(nn.Module):
         # a whole 1024x2048 image went to it); one NCHW copy is a single memory pass. A no-op
         # for NCHW input.
         planar = x.contiguous()
-        return torch.cat([x] + [F.interpolate(s(planar), size, mode="bilinear", align_corners=False)
+        return torch.cat([x] + [F.interpolate(s(planar), size, mode="bilinear", align_corners=ALIGN)
                                 for s in self.stages], 1)
 
 
@@ -97,9 +106,9 @@ class PSPNet(nn.Module):
     def forward(self, x):
         size = x.shape[-2:]
         c3, c4 = self.backbone(x)
-        out = {"out": F.interpolate(self.head(self.ppm(c4)), size, mode="bilinear", align_corners=False)}
+        out = {"out": F.interpolate(self.head(self.ppm(c4)), size, mode="bilinear", align_corners=ALIGN)}
         if self.training:
-            out["aux"] = F.interpolate(self.aux(c3), size, mode="bilinear", align_corners=False)
+            out["aux"] = F.interpolate(self.aux(c3), size, mode="bilinear", align_corners=ALIGN)
         return out
 
 
@@ -122,7 +131,43 @@ class DeepLabV2(nn.Module):
         size = x.shape[-2:]
         _, c4 = self.backbone(x)
         logits = sum(branch(c4) for branch in self.aspp)
-        return {"out": F.interpolate(logits, size, mode="bilinear", align_corners=False)}
+        return {"out": F.interpolate(logits, size, mode="bilinear", align_corners=ALIGN)}
+
+
+class DeepLabV2Authors(DeepLabV2):
+    """The authors' DeepLabv2 (CVMI-Lab/DARS model/deeplabv2.py, from AdvSemiSeg), quirks kept
+    because their numbers depend on them:
+    - the classifier sums only the dilation-6 and -12 branches (a `return` inside the loop of
+      their Classifier_Module; the 18 and 24 branches never reach the output, so they are not
+      built here), weights drawn from N(0, 0.01);
+    - every BatchNorm's affine weight and bias are frozen (requires_grad False) at the file's
+      values; the running statistics still update in training mode;
+    - layer2's first block strides in its 1x1 conv1 (Caffe's ResNet), and the stem's max pool
+      rounds up (ceil_mode);
+    - parameter groups: stem, layer1-3 at the base learning rate, layer4 and the classifier at
+      head_lr_mult (their index_split = 5)."""
+
+    def __init__(self, num_classes, layers=101):
+        nn.Module.__init__(self)
+        resnet = _dilated_resnet(layers)
+        resnet.maxpool.ceil_mode = True
+        first = resnet.layer2[0]
+        first.conv1.stride, first.conv2.stride = (2, 2), (1, 1)
+        self.backbone = _Backbone(resnet, deep_stem=False)
+        for m in self.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.requires_grad_(False)
+                m.bias.requires_grad_(False)
+        self.aspp = nn.ModuleList(nn.Conv2d(2048, num_classes, 3, padding=d, dilation=d) for d in (6, 12))
+        for branch in self.aspp:
+            nn.init.normal_(branch.weight, 0, 0.01)
+
+    def backbone_parameters(self):
+        b = self.backbone
+        return [p for m in (b.stem, b.layer1, b.layer2, b.layer3) for p in m.parameters() if p.requires_grad]
+
+    def head_parameters(self):
+        return [p for p in self.backbone.layer4.parameters() if p.requires_grad] + list(self.aspp.parameters())
 
 
 def imagenet_weights_file(model):
@@ -138,21 +183,24 @@ def imagenet_weights_file(model):
     return path
 
 
-def load_backbone(model, weights_path, log=print):
-    """Initialise the backbone from a ResNet file: the PSPNet authors' deep-stem layout (semseg's
-    resnet50_v2.pth), torchvision's, the DeepLab-v2 layouts of the UDA code bases or dars's own
-    (dars.models.backbone_init). Prints and returns the load report {"file", "layout",
-    "loaded", "total", "random", "unused"}; a file whose shapes do not fit is refused."""
-    if weights_path == "imagenet":
-        weights_path = imagenet_weights_file(model)
+def load_backbone(model, setting, log=print):
+    """Initialise the backbone from the ResNet file that `setting` (train.backbone_weights:
+    a file name in the weights folder, a path, or torchvision; dars.models.weights) names: the
+    PSPNet authors' deep-stem layout (semseg's resnet50_v2.pth), torchvision's, the DeepLab-v2
+    layouts of the UDA code bases or dars's own (dars.models.backbone_init). Prints and
+    returns the load report {"file", "layout", "loaded", "total", "random", "unused"}; a file
+    whose shapes do not fit, or named like the authors' file but of another layout, is refused."""
+    if setting in weights.TORCHVISION:
+        weights_path, expect = imagenet_weights_file(model), None
+    else:
+        weights_path, expect = weights.resolve(setting), weights.expected_layout(setting)
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise DarsError(f"{weights_path}: ImageNet weights not found; set train.backbone_weights "
-                        "to a ResNet state_dict (e.g. semseg's resnet50_v2.pth or torchvision's "
-                        "resnet50-0676ba61.pth)") from None
+        weights.check_present(setting, "train.backbone_weights")
+        raise
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as e:
         raise DarsError(f"{weights_path}: not a readable state_dict file ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}); set train.backbone_weights to a ResNet "
                         "state_dict file") from None
-    return load_backbone_state(model, state, str(weights_path), log)
+    return load_backbone_state(model, state, str(weights_path), log, expect)

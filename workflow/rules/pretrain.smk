@@ -3,6 +3,7 @@
 rule pretrain:
     input:
         get_dataset_files,
+        check_backbone_weights,
         labeled=f"{RUN}/split/labeled.txt",
     output:
         f"{STAGE0}/model.pt",

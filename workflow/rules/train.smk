@@ -3,6 +3,7 @@
 rule train:
     input:
         get_dataset_files,
+        check_backbone_weights,
         teacher=get_teacher_checkpoint,
         labeled=f"{RUN}/split/labeled.txt",
         unlabeled=f"{RUN}/split/unlabeled.txt",
