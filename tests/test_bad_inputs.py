@@ -238,7 +238,7 @@ def test_a_val_label_edited_after_the_split_is_named_by_evaluate(teacher, tmp_pa
 def test_a_labeled_set_under_the_minimum_is_refused_with_the_numbers(tmp_path, capsys):
     root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8)
     with pytest.raises(DarsError, match=r"split=8: 1/8 of the 8 train images .* is 1 labeled images, fewer than "
-                                        r"the minimum of 2 \(datasets.tiny.min_labeled\); use a split of at most 4"):
+                                        r"the minimum of 2 \(datasets.tiny.min_labeled\); use a split of at most 5"):
         make_split(root, 8, 0, tmp_path / "s8", "tiny", min_labeled=2)
     one = tmp_path / "one.txt"
     one.write_text("{} {}\n".format(*find_pairs("cityscapes", root, "train")[0]))
