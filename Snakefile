@@ -27,6 +27,7 @@ report: "workflow/report/workflow.rst"
 
 onsuccess:
     dars.console.show_warnings(log)  # stages' warnings (e.g. classes without labeled pixels)
+    dars.finding.show(config, dars.finding.START)  # the closing table, when this run built it
 
 onerror:
     dars.console.show_warnings(log)
@@ -40,6 +41,7 @@ rule all:
                dataset=config["dataset"], split=config["split"],
                round=range(1, config["rounds"] + 1), file=["miou.json", "methods.md"]),
         dars.paper.run_report_files(config, config["dataset"], config["split"], config["rounds"]),
+        dars.finding.files(config),  # gates and gains against the control: the closing table
 
 
 rule paper:

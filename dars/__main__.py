@@ -31,6 +31,7 @@ STAGES = {  # command: (module, one-line help)
     "paper-table": ("dars.tables", "a supplementary table (S1-S7) from a JSON spec"),
     "paper-figure": ("dars.figures", "a supplementary figure (PNG) from a JSON spec"),
     "evidence": ("dars.evidence", "the evidence tables: gates, paired gains, pseudo-label diagnostics"),
+    "finding": ("dars.finding", "the default target's finding: evidence tables plus the closing table"),
 }
 
 

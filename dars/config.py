@@ -168,6 +168,16 @@ def dataset_root(config, name):
     return str(root)
 
 
+def round_methods(config, round_):
+    """The presets run to `round_`: `compare_methods` at round 1, `later_rounds` (default: all of
+    them) at rounds >= 2."""
+    compare = list(config["compare_methods"])
+    if round_ <= 1:
+        return compare
+    later = config.get("later_rounds")
+    return compare if later is None else [m for m in compare if m in later]
+
+
 def schedule(config, dataset_name, split, method):
     """alpha and scale_enlarge per round of `method` on (dataset, split): the preset's own values,
     else the dataset's schedule for this split, else the top-level schedule."""

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import pandas as pd
 import pytest
 import yaml
 from conftest import write_cityscapes_tree
@@ -15,9 +16,10 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 
 def tiny_config(**overrides):
+    """The smoke setting of the tests and CI: the default DAG on 32 tiny images, 3 epochs."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config.update(split=4, rounds=2, seeds=[0, 1], num_shards=2,
-                  compare_methods=["supervised", "st", "cbst", "dars"])
+    config.update(dataset="synthetic", split=4, rounds=2, seeds=[0, 1], num_shards=2,
+                  compare_methods=["supervised", "st", "cbst", "dars"], later_rounds=None)
     config["datasets"]["synthetic"]["synthetic"] = {
         "num_train": 32, "num_val": 8, "height": 64, "width": 128, "seed": 0}
     config["train"].update(crop=[48, 96], batch_size=4, pretrain_epochs=3, round_epochs=1)
@@ -38,7 +40,39 @@ def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
     proc = snakemake(workdir, "--cores", "2", config=tiny_config())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    (workdir / "console.txt").write_text(proc.stdout + proc.stderr)
     return workdir
+
+
+def test_the_default_run_ends_with_the_finding(finished_run):
+    """The console's closing table: every method at rounds 1 and 2 with its gain against the
+    control, then the two gates with their numbers (dars.finding)."""
+    console = (finished_run / "console.txt").read_text()
+    table = (finished_run / "results/synthetic/split4/finding.txt").read_text()
+    assert table in console
+    lines = table.splitlines()
+    assert lines[0].startswith("Finding: synthetic, 1/4 split, seeds 0, 1: mIoU (%), gains against the "
+                               "compute-matched control `supervised`")
+    assert lines[2].split() == ["method", "round", "1", "round", "2", "tail", "r1", "vs", "control", "r1", "vs",
+                                "control", "r2"]
+    widths = (12, 14, 14, 14, 20, 20)  # dars.finding: label, then COLUMNS
+    cuts = [sum(widths[:k]) for k in range(len(widths) + 1)]
+    rows = {line[:12].strip(): [line[a:b].strip() for a, b in zip(cuts[1:], cuts[2:])] for line in lines[3:8]}
+    assert list(rows) == ["round 0", "supervised", "ST", "CBST", "DARS"]
+    csv = pd.read_csv(finished_run / "results/synthetic/split4/finding.csv").query("table == 'gates'")
+    finding = dict(zip(csv["row"], csv["mean"]))
+    for method, stage in (("ST", "st"), ("CBST", "cbst"), ("DARS", "dars")):
+        per_seed = [json.loads((finished_run / f"results/synthetic/split4/seed{s}/{stage}/round1/miou.json")
+                               .read_text())["miou"] - json.loads(
+            (finished_run / f"results/synthetic/split4/seed{s}/supervised/round1/miou.json").read_text())["miou"]
+            for s in (0, 1)]
+        gain = 100 * sum(per_seed) / 2
+        assert rows[method][3].startswith(f"{gain:+.1f}".replace("-0.0", "+0.0")), (method, gain, rows[method])
+    assert all(rows[m][1] != "–" for m in ("supervised", "ST", "CBST", "DARS"))  # later_rounds: null = all
+    assert rows["round 0"][1] == "–" and rows["supervised"][3] == "–"  # no round 2; no gain against itself
+    gates = [line for line in lines if line.startswith(("converged:", "label-limited:"))]
+    assert len(gates) == 2 and all(("PASS" in g) != ("FAIL" in g) for g in gates)
+    assert all(ok == ("PASS" in g) for ok, g in zip((finding["converged"], finding["label_limited"]), gates))
 
 
 def test_pipeline_produces_every_artifact(finished_run):

@@ -18,3 +18,26 @@ rule evidence_tables:
     shell:
         "python -m dars evidence --spec {params.spec:q} --out-md {output.md:q} --out-csv {output.csv:q} "
         "--out-html {output.html:q} > {log:q} 2>&1"
+
+
+# The default target's finding (dars.finding): the same comparison on the configured seeds of any
+# semi-supervised dataset/split, and finding.txt, the closing table the console prints.
+rule finding_tables:
+    input:
+        get_finding_inputs,
+    output:
+        md=f"{FINDING}.md",
+        csv=f"{FINDING}.csv",
+        html=report(f"{FINDING}.html", caption="../report/evidence.rst", category="Finding"),
+        txt=f"{FINDING}.txt",
+    params:
+        spec=get_finding_spec,
+    log:
+        "logs/{dataset}/split{split}/finding.log",
+    benchmark:
+        "benchmarks/{dataset}/split{split}/finding.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m dars finding --spec {params.spec:q} --out-md {output.md:q} --out-csv {output.csv:q} "
+        "--out-html {output.html:q} --out-txt {output.txt:q} > {log:q} 2>&1"
