@@ -72,102 +72,42 @@ def prior_stage(root, list_file, out_json, source="labeled", layout=DEFAULT_LAYO
     })
 
 
-def estimate_prior_em(probs, train_prior, iterations=1000, tol=1e-8):
-    """EM re-estimation of class priors under label shift (Saerens, Latinne & Decaestecker 2002).
+def estimate_target_prior(probs):
+    """The class distribution of the unlabeled images: the mean of the teacher's posteriors over
+    their sampled pixels (probabilistic classify-and-count, Bella et al. 2010).
 
-    `probs` are the teacher's posteriors (N x C) on target pixels, obtained under the class
-    prior `train_prior` it was trained with. Each step re-weights the posteriors by
-    pi_new / pi_train, renormalises, and takes their mean as the next prior."""
+    Chosen by measurement (bench/prior_estimators.py, docs/benchmarks.md) over EM label-shift
+    re-estimation (Saerens et al. 2002), EM after bias-corrected temperature scaling fitted on the
+    labeled pixels (Alexandari et al. 2020), black-box shift estimation (Lipton et al. 2018) and
+    blends with the labeled prior. EM is exact under a pure label shift with calibrated
+    posteriors, but a teacher on unlabeled images (another domain, or images it did not fit) is
+    neither: EM then pours mass into rare classes whose posteriors are diffuse (D_KL to the truth
+    about 1 on the UDA setting, eight times the source prior's). The mean moves the labeled prior
+    towards the target as far as the teacher's own predictions do, and no further."""
     probs = np.asarray(probs, dtype=np.float64)
-    train_prior = np.asarray(train_prior, dtype=np.float64)
     if len(probs) == 0:
         raise DarsError("no sampled teacher probabilities to estimate a prior from; rerun the infer stage")
-    # A class absent from the labeled set cannot be re-weighted; keep a tiny floor instead of 0/0.
-    base = np.maximum(train_prior, 1e-8)
-    prior = base.copy()
-    for step in range(1, iterations + 1):  # noqa: B007 (returned: the iterations it took)
-        q = probs * (prior / base)
-        q /= np.maximum(q.sum(1, keepdims=True), 1e-30)
-        new = q.mean(0)
-        if np.abs(new - prior).max() < tol:
-            prior = new
-            break
-        prior = new
-    return prior / prior.sum(), step
+    shares = probs.mean(0)
+    return shares / shares.sum()
 
 
-def labeled_posteriors(ckpt, root, pairs, settings=None, threads=None):
-    """The teacher's posteriors (N x C) and the true classes (N) of the sampled non-void pixels of
-    the labeled images `pairs` (the source's in UDA): the pixels calibration is fitted on. The
-    same seeded pixel sample as the shards (dars.infer.sample_pixels)."""
-    import torch
-
-    from .classes import IGNORE
-    from .data.dataset import ImageList
-    from .data.lists import image_id
-    from .infer import sample_pixels
-    from .slide import load_predictor
-    predictor = load_predictor(ckpt, settings, threads)
-    probs, labels = [], []
-    with torch.no_grad():
-        for i, image, label in map(ImageList(root, pairs, labels=True).__getitem__, range(len(pairs))):
-            p = predictor.probs(image, fuse=predictor.settings.teacher_fusion).flatten(1).T
-            label = np.asarray(label).ravel()
-            if p.shape[0] != label.size:
-                raise DarsError(f"{Path(root) / pairs[i][1]}: label of {label.size} pixels, the teacher predicts "
-                                f"{p.shape[0]}; set evaluate.resize so both have the label's size")
-            picks = sample_pixels(image_id(pairs[i][0]), label.size)
-            keep = picks[label[picks] != IGNORE]
-            probs.append(p[torch.from_numpy(keep)].float().cpu().numpy())
-            labels.append(label[keep].astype(np.int64))
-    return np.concatenate(probs).astype(np.float64), np.concatenate(labels)
-
-
-def recalibrate(probs, calibration):
-    """Posteriors after temperature (and per-class bias) scaling of the teacher's log-posteriors."""
-    logits = np.log(np.maximum(probs, 1e-12)) / calibration["temperature"] + np.asarray(calibration["bias"])
-    logits -= logits.max(1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(1, keepdims=True)
-
-
-def fit_calibration(probs, labels, kind="bcts", steps=200):
-    """Temperature scaling (one T) or bias-corrected temperature scaling (T and a bias per class;
-    Alexandari et al. 2020) of log-posteriors, fitted by maximum likelihood (L-BFGS) on labeled
-    pixels. Classes absent from `labels` keep bias 0."""
-    import torch
-    x = torch.from_numpy(np.log(np.maximum(probs, 1e-12)))
-    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    # An absent class would have its bias driven to -inf; only the present ones get one.
-    present = torch.from_numpy(np.bincount(labels, minlength=x.shape[1]) > 0)
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    free = torch.zeros(int(present.sum()), dtype=torch.float64, requires_grad=kind == "bcts")
-    opt = torch.optim.LBFGS([log_t, free] if kind == "bcts" else [log_t], lr=0.5, max_iter=steps,
-                            line_search_fn="strong_wolfe")
-
-    def bias():
-        return torch.zeros(x.shape[1], dtype=torch.float64).masked_scatter(present, free)
-
-    def nll():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x / log_t.exp() + bias(), y)
-        loss.backward()
-        return loss
-    opt.step(nll)
-    return {"kind": kind, "temperature": float(log_t.detach().exp()), "bias": bias().detach().numpy().tolist()}
-
-
-def prior_est_stage(shard_dirs, labeled_prior_json, out_json):
-    """prior.json estimated from teacher posteriors on the unlabeled images (no target labels)."""
+def prior_est_stage(shard_dirs, labeled_prior_json, out_json, truth_json=None):
+    """prior.json estimated from the teacher's posteriors on the unlabeled images alone. Neither
+    the images' labels nor the val labels are read; `truth_json` (the val labels' prior.json) is
+    read after the estimate is fixed, to record its D_KL to the truth."""
     from .shards import Shard
     probs = np.concatenate([Shard(d).prob_samples() for d in shard_dirs])
     train = read_json(labeled_prior_json)
-    shares, steps = estimate_prior_em(probs, train["shares"])
+    if len(train.get("shares", ())) != probs.shape[1]:
+        raise DarsError(f"{labeled_prior_json}: {len(train.get('shares', ()))} class shares, the teacher's shards "
+                        f"have {probs.shape[1]} classes; rebuild it with the distribution rule")
+    shares = estimate_target_prior(probs)
     write_json(out_json, {
-        "source": "est", "method": "EM label-shift re-estimation (Saerens et al. 2002)",
-        "class_names": train.get("class_names"), "shares": shares.tolist(), "em_iterations": steps,
+        "source": "est", "method": "teacher posterior mean (probabilistic classify-and-count)",
+        "class_names": train.get("class_names"), "shares": shares.tolist(),
         "num_samples": int(len(probs)), "train_prior": str(labeled_prior_json),
-        "shards": [str(d) for d in shard_dirs],
+        "kl_train_prior": kl_divergence(shares, train["shares"]),
+        "shards": [str(d) for d in shard_dirs], **truth_fields(shares, truth_json),
     })
 
 
@@ -188,11 +128,12 @@ def prior_main(args):
 def add_prior_est_arguments(parser):
     parser.add_argument("--shards", nargs="+", required=True)
     parser.add_argument("--prior", required=True, help="prior.json of the labeled set the teacher saw")
+    parser.add_argument("--truth", help="prior.json of the val labels: record D_KL(true || estimate), read after")
     parser.add_argument("--out", required=True)
 
 
 def prior_est_main(args):
-    prior_est_stage(args.shards, args.prior, args.out)
+    prior_est_stage(args.shards, args.prior, args.out, args.truth)
 
 
 COMMANDS = {"prior": (add_prior_arguments, prior_main), "prior-est": (add_prior_est_arguments, prior_est_main)}

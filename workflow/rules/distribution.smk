@@ -42,13 +42,17 @@ rule distribution_td:
         "python -m dars prior --root {params.root:q} --layout {params.layout} --source td --out {output:q} > {log:q} 2>&1"
 
 
-# `est`: no target labels; EM label-shift estimation from the round's teacher posteriors.
+# `est`: no target labels; the mean of the round's teacher posteriors on the unlabeled images
+# (dars.prior.estimate_target_prior). The val labels' prior is read after, to record D_KL.
 rule distribution_est:
     input:
         shards=get_teacher_shards,
         prior=f"{RUN}/prior.json",
+        truth=get_truth_prior,
     output:
         f"{ROUND}/prior_est.json",
+    params:
+        truth=get_truth_arg,
     log:
         f"{LOGS}/{{method}}/round{{round}}/distribution_est.log",
     benchmark:
@@ -56,7 +60,8 @@ rule distribution_est:
     conda:
         ENV
     shell:
-        "python -m dars prior-est --shards {input.shards:q} --prior {input.prior:q} --out {output:q} > {log:q} 2>&1"
+        "python -m dars prior-est --shards {input.shards:q} --prior {input.prior:q} {params.truth:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 # `sd`: the class distribution of a source dataset's train labels (UDA: no target labels).
