@@ -157,3 +157,34 @@ def test_the_truth_is_measurable_where_val_labels_exist(tiny_cityscapes):
     shutil.copytree(tiny_cityscapes, tiny_cityscapes.parent / "no_val",
                     ignore=lambda d, names: ["val"] if "val" in names else [])
     assert not has_val_labels(config, "no_val")
+
+
+def test_tables_show_each_rows_prior_distance(tmp_path):
+    """S6/S7 (dars.tables) add D_KL(true || prior) of the prior each row aligned to: mean ± std over
+    the seeds' prior.json kl_true_prior, – for rows without a prior (round 0, ST, CBST)."""
+    import pandas as pd
+    from test_tables import put
+
+    from dars import tables
+    from dars.io import write_json
+    base = [put(tmp_path, "baseline", s, 0, [0.9, 0.6, 0.1, None]) for s in range(3)]
+    dars = [put(tmp_path, "dars", s, 1, [0.9, 0.6, 0.2, None], labeler="dars", alpha=0.2, kl=0.01) for s in range(3)]
+    priors = []
+    for s, kl in enumerate([0.10, 0.12, 0.17]):
+        priors.append(str(tmp_path / f"seed{s}/prior.json"))
+        write_json(priors[-1], {"shares": [0.7, 0.2, 0.1, 0.0], "kl_true_prior": kl})
+    spec = {"kind": "kl", "title": "S7", "baseline": "Source only", "rows": {"Source only": base, "DARS": dars},
+            "pseudo_stats": {"DARS": [f.replace("miou.json", "pseudo_stats.json") for f in dars]},
+            "priors": {"DARS": priors}}
+    tables.write_table(spec, tmp_path / "s7.csv", tmp_path / "s7.md")
+    md = (tmp_path / "s7.md").read_text().splitlines()
+    assert md[2] == "| method | D_KL(true ‖ prior) | D_KL(true ‖ pseudo) | mIoU (%) | gain (mIoU) |"
+    assert md[4].startswith("| Source only | – | – |") and md[5].startswith("| DARS | 0.1300 ± 0.0361 | 0.0100")
+    csv = pd.read_csv(tmp_path / "s7.csv")
+    hit = csv[(csv.row == "DARS") & (csv.column == "D_KL(true ‖ prior)")].iloc[0]
+    assert hit["metric"] == "kl_true_prior" and hit["values"] == "0.1;0.12;0.17"
+    assert set(priors) <= set(tables.spec_inputs(spec))
+    spec.update(kind="per_class", gains=[["DARS", "Source only"]])
+    table = tables.build_table(spec)
+    assert table.columns[-1] == "D_KL(true ‖ prior)"
+    assert [tables.fmt(vals[-1]) for _, vals in table.rows] == ["–", "0.1300 ± 0.0361", "–"]
