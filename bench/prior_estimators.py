@@ -4,12 +4,19 @@
         results/synthetic_evidence/split8/seed{0,1,2}
 
 Each argument is a run directory whose round-0 teacher and shards exist (round0/model.pt,
-round0/shards/*). Every estimator sees only what `python -m dars prior-est` may see: the teacher's
-sampled posteriors on the unlabeled images, and the labeled images (the source in UDA) with their
-labels and the teacher's posteriors on them. The truth is counted afterwards, only to score: the
+round0/shards/*). Every estimator sees only what a stage without target labels may see: the
+teacher's sampled posteriors on the unlabeled images, and the labeled images (the source in UDA)
+with their labels and the teacher's posteriors on them. The truth is counted afterwards, only to score: the
 val labels (what `prior: td` aligns to) and the unlabeled images' own labels. Prints D_KL(truth ||
 estimate) in nats per run and estimator, their mean over the runs, and the teacher's calibration
-(pixel accuracy and mean confidence on the labeled and on the unlabeled images)."""
+(pixel accuracy and mean confidence on the labeled and on the unlabeled images).
+
+    python bench/prior_estimators.py results/synthetic_uda/split0/seed{0,1,2} \
+        --students round0 st cbst dars dars_td dars_est
+
+prints instead the round-1 mIoU of those presets per run, the D_KL(true || prior) of each DARS
+variant's prior (from its prior.json) and the paired differences (DARS-est vs DARS, and the share
+of the DARS -> DARS(TD) gap DARS-est closes)."""
 import argparse
 import json
 import sys
@@ -19,6 +26,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from dars.classes import CITYSCAPES_CLASSES  # noqa: E402
 from dars.data.layouts import find_pairs  # noqa: E402
 from dars.data.lists import read_list  # noqa: E402
 from dars.metrics import kl_divergence  # noqa: E402
@@ -193,11 +201,49 @@ def estimates(run, layout, root, labeled_root):
     return out, val_counts / val_counts.sum(), unl_counts / unl_counts.sum(), calib
 
 
+NAMES = CITYSCAPES_CLASSES.names  # both embedded settings score the 19 Cityscapes classes
+PRIOR_FILES = {"dars": "prior.json", "dars_td": "prior_td.json", "dars_est": "dars_est/round1/prior_est.json"}
+
+
+def students(runs, methods):
+    """Round-1 mIoU of `methods` per run (seed), the D_KL(true || prior) each DARS variant aligned
+    to, and the paired differences that matter: DARS-est vs DARS (the labeled/source prior) and
+    the share of the DARS -> DARS(TD) gap that DARS-est closes."""
+    rows = {}
+    for run in runs:
+        row = {}
+        for m in methods:
+            f = run / ("round0" if m == "round0" else f"{m}/round1") / "miou.json"
+            row[m] = json.loads(f.read_text())["miou"] if f.is_file() else None
+            if m in PRIOR_FILES and (run / PRIOR_FILES[m]).is_file():
+                row[f"{m}: D_KL prior"] = json.loads((run / PRIOR_FILES[m]).read_text()).get("kl_true_prior")
+        rows[str(run)] = row
+    keys = list(dict.fromkeys(k for r in rows.values() for k in r))
+    print(f"{'run':<42}" + "".join(f"{k:>22}" for k in keys))
+    for run, r in rows.items():
+        print(f"{run:<42}" + "".join(f"{'–' if r.get(k) is None else f'{r[k]:.4f}':>22}" for k in keys))
+    pairs = [(r["dars_est"] - r["dars"], r.get("dars_td")) for r in rows.values()
+             if r.get("dars_est") is not None and r.get("dars") is not None]
+    if pairs:
+        d = np.array([a for a, _ in pairs])
+        print(f"DARS-est - DARS (mIoU points), per run: {' '.join(f'{100 * x:+.2f}' for x in d)}; "
+              f"mean {100 * d.mean():+.2f}")
+    gaps = [(r["dars_est"] - r["dars"]) / (r["dars_td"] - r["dars"]) for r in rows.values()
+            if None not in (r.get("dars_est"), r.get("dars"), r.get("dars_td")) and r["dars_td"] != r["dars"]]
+    if gaps:
+        print("share of the DARS -> DARS(TD) gap closed by DARS-est, per run: "
+              + " ".join(f"{g:+.2f}" for g in gaps))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--json", type=Path, help="also write every estimate and score here")
+    ap.add_argument("--students", nargs="+", metavar="METHOD",
+                    help="instead: round-1 mIoU of these presets (and round0) per run, paired")
     args = ap.parse_args()
+    if args.students:
+        return students(args.runs, args.students)
     import yaml
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     table, dump = {}, {}
@@ -222,6 +268,10 @@ def main():
             a = np.mean([table[r][k][0] for r in runs])
             b = np.mean([table[r][k][1] for r in runs])
             print(f"{k:<34} {a:13.4f} {b:13.4f}")
+        bias = np.mean([np.array(dump[r]["estimates"]["posterior mean"]) - dump[r]["val"] for r in runs], 0)
+        big = np.argsort(-np.abs(bias))[:6]
+        print("posterior mean - val truth, largest per-class biases (points): "
+              + ", ".join(f"{NAMES[c]} {100 * bias[c]:+.1f}" for c in big))
     if args.json:
         args.json.write_text(json.dumps(dump, indent=1) + "\n")
 
