@@ -188,3 +188,20 @@ def test_tables_show_each_rows_prior_distance(tmp_path):
     table = tables.build_table(spec)
     assert table.columns[-1] == "D_KL(true ‖ prior)"
     assert [tables.fmt(vals[-1]) for _, vals in table.rows] == ["–", "0.1300 ± 0.0361", "–"]
+
+
+def test_the_workflow_records_every_priors_distance_on_the_uda_chain(tmp_path):
+    """prior.json (the source prior, DARS(SD)), prior_td.json and prior_est.json of a UDA run record
+    D_KL to the target's val labels; the estimate is built from the round-0 teacher's shards."""
+    from test_uda_paper import uda_config
+    from test_workflow import snakemake
+    run = tmp_path / "results/synthetic_uda/split0/seed0"
+    est_json = run / "dars_est/round1/prior_est.json"
+    proc = snakemake(tmp_path, "--cores", "1", str(est_json.relative_to(tmp_path)), config=uda_config())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    sd, td, est = (json.loads(f.read_text()) for f in (run / "prior.json", run / "prior_td.json", est_json))
+    truth = str(run.relative_to(tmp_path) / "prior_td.json")
+    assert td["kl_true_prior"] == 0.0 and sd["truth"] == est["truth"] == truth
+    assert sd["kl_true_prior"] == kl_divergence(td["shares"], sd["shares"]) > 0
+    assert est["kl_true_prior"] == kl_divergence(td["shares"], est["shares"])
+    assert est["source"] == "est" and est["num_samples"] == 16 * 1024 and est["shards"][0].endswith("round0/shards/0")
