@@ -30,7 +30,7 @@ from dars.classes import CITYSCAPES_CLASSES  # noqa: E402
 from dars.data.layouts import find_pairs  # noqa: E402
 from dars.data.lists import read_list  # noqa: E402
 from dars.metrics import kl_divergence  # noqa: E402
-from dars.prior import class_pixel_counts, estimate_target_prior  # noqa: E402
+from dars.prior import class_pixel_counts, estimate_target_prior, posterior_mean  # noqa: E402
 from dars.shards import Shard  # noqa: E402
 
 
@@ -181,7 +181,7 @@ def estimates(run, layout, root, labeled_root):
     truth = sampled_truth(shard_dirs, root)
     valid = truth != 255
     calib["unlabeled: accuracy"] = float((probs.argmax(1)[valid] == truth[valid]).mean())
-    out = {"labeled prior": labeled, "posterior mean": estimate_target_prior(probs),
+    out = {"labeled prior": labeled, "posterior mean": posterior_mean(probs),
            "argmax shares": np.bincount(probs.argmax(1), minlength=c) / len(probs),
            "EM (Saerens)": estimate_prior_em(probs, labeled)[0]}
     out["EM, present classes"] = em_present_only(probs, labeled)
@@ -193,8 +193,9 @@ def estimates(run, layout, root, labeled_root):
         out[f"{kind}: posterior mean"] = recalibrate(probs, cal).mean(0)
         calib[f"{kind}: T"] = cal["temperature"]
     out["BBSE"] = bbse(probs, lab_probs, lab_labels, c)
-    for name in ("posterior mean", "bcts: posterior mean", "EM (Saerens)", "argmax shares", "BBSE"):
+    for name in ("bcts: posterior mean", "EM (Saerens)", "argmax shares", "BBSE"):
         out[f"{name} + labeled, 1:1"] = 0.5 * out[name] + 0.5 * labeled
+    out["prior: est (posterior mean + labeled, 1:1)"] = estimate_target_prior(probs, labeled)
     val_counts, _ = class_pixel_counts(root, find_pairs(layout, root, "val"), c)
     unl_pairs = read_list(run / "split" / "unlabeled.txt", root)
     unl_counts, _ = class_pixel_counts(root, unl_pairs, c)
@@ -258,16 +259,16 @@ def main():
                           "unlabeled": unl.tolist(), "calibration": calib}
         print(f"\n{run}: " + ", ".join(f"{k} {v:.2f}" if k.endswith(": T") else f"{k} {100 * v:.1f}%"
                                       for k, v in calib.items()))
-        print(f"{'estimator':<34} {'KL(val||est)':>13} {'KL(unl||est)':>13}")
+        print(f"{'estimator':<44} {'KL(val||est)':>13} {'KL(unl||est)':>13}")
         for k, (a, b) in scores.items():
-            print(f"{k:<34} {a:13.4f} {b:13.4f}")
+            print(f"{k:<44} {a:13.4f} {b:13.4f}")
     for group in sorted({Path(r).parts[-3] for r in table}):
         runs = [r for r in table if Path(r).parts[-3] == group]
         print(f"\nmean over {len(runs)} runs of {group}:")
         for k in table[runs[0]]:
             a = np.mean([table[r][k][0] for r in runs])
             b = np.mean([table[r][k][1] for r in runs])
-            print(f"{k:<34} {a:13.4f} {b:13.4f}")
+            print(f"{k:<44} {a:13.4f} {b:13.4f}")
         bias = np.mean([np.array(dump[r]["estimates"]["posterior mean"]) - dump[r]["val"] for r in runs], 0)
         big = np.argsort(-np.abs(bias))[:6]
         print("posterior mean - val truth, largest per-class biases (points): "

@@ -72,18 +72,9 @@ def prior_stage(root, list_file, out_json, source="labeled", layout=DEFAULT_LAYO
     })
 
 
-def estimate_target_prior(probs):
-    """The class distribution of the unlabeled images: the mean of the teacher's posteriors over
-    their sampled pixels (probabilistic classify-and-count, Bella et al. 2010).
-
-    Chosen by measurement (bench/prior_estimators.py, docs/benchmarks.md) over EM label-shift
-    re-estimation (Saerens et al. 2002), EM after bias-corrected temperature scaling fitted on the
-    labeled pixels (Alexandari et al. 2020), black-box shift estimation (Lipton et al. 2018) and
-    blends with the labeled prior. EM is exact under a pure label shift with calibrated
-    posteriors, but a teacher on unlabeled images (another domain, or images it did not fit) is
-    neither: EM then pours mass into rare classes whose posteriors are diffuse (D_KL to the truth
-    about 1 on the UDA setting, eight times the source prior's). The mean moves the labeled prior
-    towards the target as far as the teacher's own predictions do, and no further."""
+def posterior_mean(probs):
+    """The mean of the teacher's posteriors over sampled pixels (probabilistic classify-and-count,
+    Bella et al. 2010): the class distribution the teacher sees in the unlabeled images."""
     probs = np.asarray(probs, dtype=np.float64)
     if len(probs) == 0:
         raise DarsError("no sampled teacher probabilities to estimate a prior from; rerun the infer stage")
@@ -91,22 +82,41 @@ def estimate_target_prior(probs):
     return shares / shares.sum()
 
 
+def estimate_target_prior(probs, labeled_shares):
+    """The class distribution of the unlabeled images without their labels: the average of the
+    teacher's posterior mean on them and the labeled prior (the source's in UDA).
+
+    The two err for unrelated reasons (the labeled prior: a few images, or another domain; the
+    posterior mean: the teacher's per-class bias on images it did not fit), so their average is
+    closer to the truth than either unless both err the same way; equal weights because nothing
+    measurable without target labels says which errs more. Chosen by measurement
+    (bench/prior_estimators.py, docs/benchmarks.md) over the posterior mean alone, EM label-shift
+    re-estimation (Saerens et al. 2002), EM after bias-corrected temperature scaling fitted on the
+    labeled pixels (Alexandari et al. 2020) and black-box shift estimation (Lipton et al. 2018).
+    EM is exact under a pure label shift with calibrated posteriors, but a teacher on images it
+    did not fit (another domain, or simply unlabeled ones) is neither: EM then pours mass into
+    rare classes whose posteriors are diffuse, ending far from the truth."""
+    labeled_shares = np.asarray(labeled_shares, dtype=np.float64)
+    return 0.5 * posterior_mean(probs) + 0.5 * labeled_shares / labeled_shares.sum()
+
+
 def prior_est_stage(shard_dirs, labeled_prior_json, out_json, truth_json=None):
-    """prior.json estimated from the teacher's posteriors on the unlabeled images alone. Neither
-    the images' labels nor the val labels are read; `truth_json` (the val labels' prior.json) is
-    read after the estimate is fixed, to record its D_KL to the truth."""
+    """prior.json estimated from the teacher's posteriors on the unlabeled images and the labeled
+    prior. Neither the images' labels nor the val labels are read; `truth_json` (the val labels'
+    prior.json) is read after the estimate is fixed, to record its D_KL to the truth."""
     from .shards import Shard
     probs = np.concatenate([Shard(d).prob_samples() for d in shard_dirs])
     train = read_json(labeled_prior_json)
     if len(train.get("shares", ())) != probs.shape[1]:
         raise DarsError(f"{labeled_prior_json}: {len(train.get('shares', ()))} class shares, the teacher's shards "
                         f"have {probs.shape[1]} classes; rebuild it with the distribution rule")
-    shares = estimate_target_prior(probs)
+    shares = estimate_target_prior(probs, train["shares"])
     write_json(out_json, {
-        "source": "est", "method": "teacher posterior mean (probabilistic classify-and-count)",
+        "source": "est", "method": "average of the teacher's posterior mean on the unlabeled images and the "
+                                  "labeled prior",
         "class_names": train.get("class_names"), "shares": shares.tolist(),
-        "num_samples": int(len(probs)), "train_prior": str(labeled_prior_json),
-        "kl_train_prior": kl_divergence(shares, train["shares"]),
+        "posterior_mean": posterior_mean(probs).tolist(), "num_samples": int(len(probs)),
+        "train_prior": str(labeled_prior_json), "kl_train_prior": kl_divergence(shares, train["shares"]),
         "shards": [str(d) for d in shard_dirs], **truth_fields(shares, truth_json),
     })
 

@@ -12,7 +12,7 @@ import dars.prior
 import dars.shards
 from dars.infer import sample_pixels
 from dars.metrics import kl_divergence
-from dars.prior import estimate_target_prior, has_val_labels, prior_est_stage, prior_stage
+from dars.prior import estimate_target_prior, has_val_labels, posterior_mean, prior_est_stage, prior_stage
 from dars.shards import Shard, ShardWriter
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,18 +35,26 @@ def test_the_estimate_recovers_a_shifted_prior(sharpen):
     rng = np.random.default_rng(0)
     train_prior = np.array([0.4, 0.3, 0.2, 0.1])
     true_prior = np.array([0.1, 0.2, 0.3, 0.4])
-    est = estimate_target_prior(teacher_posteriors(true_prior, train_prior, 200_000, rng, sharpen))
-    assert abs(est.sum() - 1) < 1e-12
-    # Within the teacher's error (about 7% of the pixels misclassified): the shift is undone to a
-    # hundredth of the labeled prior's divergence; the order of the classes is the truth's.
-    assert kl_divergence(true_prior, est) < kl_divergence(true_prior, train_prior) / 100
-    assert np.abs(est - true_prior).max() < 0.04 and (np.diff(est) > 0).all()
+    probs = teacher_posteriors(true_prior, train_prior, 200_000, rng, sharpen)
+    # The teacher's view (the posterior mean) recovers the shift within the teacher's error
+    # (about 7% of the pixels misclassified), calibrated or over-confident: a hundredth of the
+    # labeled prior's divergence, the classes in the truth's order.
+    seen = posterior_mean(probs)
+    assert kl_divergence(true_prior, seen) < kl_divergence(true_prior, train_prior) / 100
+    assert np.abs(seen - true_prior).max() < 0.04 and (np.diff(seen) > 0).all()
+    # The estimate averages it with the labeled prior (bench/prior_estimators.py: on the teachers
+    # of the embedded settings, neither alone is as close), so it goes halfway: under a third of the
+    # labeled prior's divergence here.
+    est = estimate_target_prior(probs, train_prior)
+    assert est == pytest.approx(0.5 * seen + 0.5 * train_prior, abs=1e-12) and abs(est.sum() - 1) < 1e-12
+    assert kl_divergence(true_prior, est) < kl_divergence(true_prior, train_prior) / 3
 
 
 def test_the_estimate_is_the_prior_itself_without_shift():
     rng = np.random.default_rng(1)
     prior = np.array([0.5, 0.3, 0.2])
-    assert np.abs(estimate_target_prior(teacher_posteriors(prior, prior, 100_000, rng)) - prior).max() < 0.01
+    est = estimate_target_prior(teacher_posteriors(prior, prior, 100_000, rng), prior)
+    assert np.abs(est - prior).max() < 0.01
 
 
 def write_shards(tmp_path, rng, num_classes=3, images=2, label="missing/label.png"):
@@ -94,7 +102,9 @@ def test_prior_est_runs_with_the_val_labels_unreadable(tiny_cityscapes, tmp_path
                     str(tmp_path / "prior.json"), "--out", str(tmp_path / "est.json")], check=True, cwd=REPO)
     est = json.loads((tmp_path / "est.json").read_text())
     samples = np.concatenate([Shard(d).prob_samples() for d in dirs]).astype(np.float64)
-    assert est["shares"] == pytest.approx(samples.mean(0) / samples.mean(0).sum(), abs=1e-12)
+    mean = samples.mean(0) / samples.mean(0).sum()
+    assert est["posterior_mean"] == pytest.approx(mean, abs=1e-12)
+    assert est["shares"] == pytest.approx(0.5 * mean + 0.5 * np.array([0.5, 0.3, 0.2]), abs=1e-12)
     assert "kl_true_prior" not in est
 
 

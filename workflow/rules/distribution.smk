@@ -42,8 +42,8 @@ rule distribution_td:
         "python -m dars prior --root {params.root:q} --layout {params.layout} --source td --out {output:q} > {log:q} 2>&1"
 
 
-# `est`: no target labels; the mean of the round's teacher posteriors on the unlabeled images
-# (dars.prior.estimate_target_prior). The val labels' prior is read after, to record D_KL.
+# `est`: no target labels; the round's teacher posteriors on the unlabeled images averaged with
+# the labeled prior (dars.prior.estimate_target_prior). The val labels' prior is read after.
 rule distribution_est:
     input:
         shards=get_teacher_shards,
