@@ -269,10 +269,11 @@ def main():
             a = np.mean([table[r][k][0] for r in runs])
             b = np.mean([table[r][k][1] for r in runs])
             print(f"{k:<44} {a:13.4f} {b:13.4f}")
-        bias = np.mean([np.array(dump[r]["estimates"]["posterior mean"]) - dump[r]["val"] for r in runs], 0)
-        big = np.argsort(-np.abs(bias))[:6]
-        print("posterior mean - val truth, largest per-class biases (points): "
-              + ", ".join(f"{NAMES[c]} {100 * bias[c]:+.1f}" for c in big))
+        for name in ("labeled prior", "posterior mean"):
+            bias = np.mean([np.array(dump[r]["estimates"][name]) - dump[r]["val"] for r in runs], 0)
+            big = np.argsort(-np.abs(bias))[:6]
+            print(f"{name} - val truth, largest per-class biases (points): "
+                  + ", ".join(f"{NAMES[c]} {100 * bias[c]:+.1f}" for c in big))
     if args.json:
         args.json.write_text(json.dumps(dump, indent=1) + "\n")
 
