@@ -288,7 +288,8 @@ def test_the_torchvision_opt_out_is_recorded_as_a_departure(config, tmp_path):
     record = dict(identity, split_source="random", protocol="whole", class_names=names, iou=[0.5, 0.5], miou=0.5)
     (tmp_path / "miou.json").write_text(json.dumps(record))
     method_table([tmp_path / "miou.json"], tmp_path / "t.csv", tmp_path / "t.md")
-    assert "The runs depart from the authors' recipe: backbone_weights: torchvision's" in (tmp_path / "t.md").read_text()
+    caption = (tmp_path / "t.md").read_text()
+    assert "The runs depart from the authors' recipe: backbone_weights: torchvision's" in caption
 
 
 # 9. VOC: the authors' five numbers.
