@@ -75,12 +75,14 @@ def closing_table(spec_):
     results, gains = ({label: vals for label, vals in t.rows} for t in tables[:2])
     control = spec_["control"]
     seeds = ", ".join(map(str, spec_["seeds"]))
+    run0, oracle = results["round 0"], results["oracle (all labels)"]
     lines = [f"Finding: {spec_['dataset']}, 1/{spec_['split']} split, seed{'s' if len(spec_['seeds']) > 1 else ''} "
              f"{seeds}: mIoU (%), gains against the compute-matched control `{control}`",
-             "", f"{'method':<12}" + "".join(f"{c:>{w}}" for c, w in zip(COLUMNS, WIDTHS))]
-    for label in ["round 0", control] + list(spec_["methods"]):
-        r1 = results.get("round 0" if label == "round 0" else f"{label} r1")
-        r2 = results.get(f"{label} r2")
+             f"round 0 (labeled images only): {fmt(run0[1])}, tail {fmt(run0[2])}; oracle (every label): "
+             f"{fmt(oracle[1])}", "", f"{'method':<12}" + "".join(f"{c:>{w}}" for c, w in zip(COLUMNS, WIDTHS))]
+    methods = [row[:-len(" r1")] for row in spec_["rows"] if row.endswith(" r1")]  # the control first
+    for label in methods:
+        r1, r2 = results.get(f"{label} r1"), results.get(f"{label} r2")
         g1, g2 = (gains.get(f"{label} r{r} {MINUS} {control} r{r}") for r in (1, 2))
         cells = [r1[1] if r1 else None, r2[1] if r2 else None, r1[2] if r1 else None,
                  g1[0] if g1 else None, g2[0] if g2 else None]

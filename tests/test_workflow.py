@@ -53,12 +53,13 @@ def test_the_default_run_ends_with_the_finding(finished_run):
     lines = table.splitlines()
     assert lines[0].startswith("Finding: synthetic, 1/4 split, seeds 0, 1: mIoU (%), gains against the "
                                "compute-matched control `supervised`")
-    assert lines[2].split() == ["method", "round", "1", "round", "2", "tail", "r1", "vs", "control", "r1", "vs",
+    assert lines[1].startswith("round 0 (labeled images only): ") and "; oracle (every label): " in lines[1]
+    assert lines[3].split() == ["method", "round", "1", "round", "2", "tail", "r1", "vs", "control", "r1", "vs",
                                 "control", "r2"]
     widths = (12, 14, 14, 14, 20, 20)  # dars.finding: label, then COLUMNS
     cuts = [sum(widths[:k]) for k in range(len(widths) + 1)]
-    rows = {line[:12].strip(): [line[a:b].strip() for a, b in zip(cuts[1:], cuts[2:])] for line in lines[3:8]}
-    assert list(rows) == ["round 0", "supervised", "ST", "CBST", "DARS"]
+    rows = {line[:12].strip(): [line[a:b].strip() for a, b in zip(cuts[1:], cuts[2:])] for line in lines[4:8]}
+    assert list(rows) == ["supervised", "ST", "CBST", "DARS"]
     csv = pd.read_csv(finished_run / "results/synthetic/split4/finding.csv").query("table == 'gates'")
     finding = dict(zip(csv["row"], csv["mean"]))
     for method, stage in (("ST", "st"), ("CBST", "cbst"), ("DARS", "dars")):
@@ -69,7 +70,7 @@ def test_the_default_run_ends_with_the_finding(finished_run):
         gain = 100 * sum(per_seed) / 2
         assert rows[method][3].startswith(f"{gain:+.1f}".replace("-0.0", "+0.0")), (method, gain, rows[method])
     assert all(rows[m][1] != "–" for m in ("supervised", "ST", "CBST", "DARS"))  # later_rounds: null = all
-    assert rows["round 0"][1] == "–" and rows["supervised"][3] == "–"  # no round 2; no gain against itself
+    assert rows["supervised"][3] == rows["supervised"][4] == "–"  # no gain against itself
     gates = [line for line in lines if line.startswith(("converged:", "label-limited:"))]
     assert len(gates) == 2 and all(("PASS" in g) != ("FAIL" in g) for g in gates)
     assert all(ok == ("PASS" in g) for ok, g in zip((finding["converged"], finding["label_limited"]), gates))
