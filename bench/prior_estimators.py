@@ -220,9 +220,10 @@ def students(runs, methods):
                 row[f"{m}: D_KL prior"] = json.loads((run / PRIOR_FILES[m]).read_text()).get("kl_true_prior")
         rows[str(run)] = row
     keys = list(dict.fromkeys(k for r in rows.values() for k in r))
-    print(f"{'run':<42}" + "".join(f"{k:>22}" for k in keys))
+    width = {k: max(len(k), 6) + 2 for k in keys}
+    print(f"{'run':<36}" + "".join(f"{k:>{width[k]}}" for k in keys))
     for run, r in rows.items():
-        print(f"{run:<42}" + "".join(f"{'–' if r.get(k) is None else f'{r[k]:.4f}':>22}" for k in keys))
+        print(f"{run:<36}" + "".join(f"{'–' if r.get(k) is None else f'{r[k]:.4f}':>{width[k]}}" for k in keys))
     pairs = [(r["dars_est"] - r["dars"], r.get("dars_td")) for r in rows.values()
              if r.get("dars_est") is not None and r.get("dars") is not None]
     if pairs:
