@@ -17,10 +17,11 @@ class DarsError(Exception):
 
 
 def rebuild_hint(directory):
-    """The exact commands that rebuild a directory output and everything made from it: once it is
-    gone, Snakemake remakes it, and its dependants, now older than it, after it."""
-    return (f"delete it and rerun: `rm -r {shlex.quote(str(directory))}` then `snakemake` (with your usual "
-            "options and target); the directory and everything made from it are rebuilt")
+    """The exact command that rebuilds a directory output and everything made from it. Not
+    `rm -r` then `snakemake`: Snakemake does not rerun the jobs downstream of a deleted
+    intermediate whose own outputs exist, so that would leave them describing a missing file."""
+    return (f"rebuild it and everything made from it: `snakemake --forcerun {shlex.quote(str(directory))}` (with "
+            "your usual options and target)")
 
 
 def _fresh(final, suffix, create):

@@ -183,10 +183,28 @@ def stale_directories(results="results"):
     return sorted(stale)
 
 
-def check_directory_outputs(results="results"):
-    """At plan time: an error naming each stale directory output and the commands that rebuild it
-    (never a plan that says nothing is to be done while an output describes a missing file)."""
-    stale = stale_directories(results)
+def forcerun_targets(argv):
+    """The files and rules a Snakemake command line names after --forcerun / -R (its DAG settings
+    are not set yet while the Snakefile is read)."""
+    out, taking = [], False
+    for arg in argv:
+        if arg.startswith("--forcerun="):
+            out.append(arg.split("=", 1)[1])
+        elif arg in ("-R", "--forcerun"):
+            taking = True
+        elif arg.startswith("-"):
+            taking = False
+        elif taking:
+            out.append(arg)
+    return out
+
+
+def check_directory_outputs(results="results", rebuilding=()):
+    """At plan time: an error naming each stale directory output and the command that rebuilds it
+    (never a plan that says nothing is to be done while an output describes a missing file).
+    `rebuilding`: what this invocation forces to rerun (--forcerun), which may be stale."""
+    forced = {os.path.normpath(p) for p in rebuilding}
+    stale = [(d, why) for d, why in stale_directories(results) if os.path.normpath(d) not in forced]
     if stale:
         shown = "\n  ".join(f"{d}: {why}" for d, why in stale[:10])
         more = f"\n  ... and {len(stale) - 10} more" if len(stale) > 10 else ""

@@ -146,8 +146,7 @@ class Shard:
         return data.reshape(total, self.num_classes).astype(np.float32)
 
     def _corrupt(self, what):
-        return DarsError(f"{self.path}: {what}; the shard was modified or is corrupt. Rebuild it with the infer "
-                         f"rule: snakemake --forcerun {self.path}, or {rebuild_hint(self.path)}")
+        return DarsError(f"{self.path}: {what}; the shard was modified or is corrupt: {rebuild_hint(self.path)}")
 
     def __len__(self):
         return len(self.images)

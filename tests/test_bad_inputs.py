@@ -203,7 +203,7 @@ def test_a_rewritten_shard_is_named_with_the_rule_that_rebuilds_it(teacher, tmp_
     pred[7] = (pred[7] + 1) % 19  # in range: only the digest can tell
     pred.tofile(shard / "pred.u8")
     with pytest.raises(DarsError, match=rf"{re.escape(str(shard))}: image \S+: its pred.u8/conf.f16 bytes differ "
-                                        rf".* infer rule: snakemake --forcerun {re.escape(str(shard))}"):
+                                        rf".* corrupt: rebuild it .*`snakemake --forcerun {re.escape(str(shard))}`"):
         pseudo.stats_stage(shard, tmp_path / "hist.npy")
     assert not (tmp_path / "hist.npy").exists()
 
@@ -429,7 +429,8 @@ def test_a_truncated_shard_names_the_commands_that_rebuild_it(teacher, tmp_path)
     with open(shard / "conf.f16", "r+b") as f:
         f.truncate(10)
     where = re.escape(str(shard))
-    with pytest.raises(DarsError, match=rf"the shard is truncated: delete it and rerun: `rm -r {where}` then `snake"):
+    with pytest.raises(DarsError, match=rf"the shard is truncated: rebuild it and everything made from it: "
+                                        rf"`snakemake --forcerun {where}`"):
         pseudo.stats_stage(shard, tmp_path / "hist.npy")
 
 
@@ -444,9 +445,14 @@ def test_a_deleted_pseudo_label_is_caught_at_plan_time_and_by_its_consumer(teach
     assert proc.returncode != 0, out[-2000:]
     assert f"{round_dir.relative_to(tmp_path)}/pseudo/0: {victim.name}, listed in its stats.json, is missing" \
         in out, out[-2000:]
-    assert f"`rm -r {round_dir.relative_to(tmp_path)}/pseudo/0` then `snakemake`" in out
+    stale = f"{round_dir.relative_to(tmp_path)}/pseudo/0"
+    assert f"`snakemake --forcerun {stale}`" in out
+    # The command it gives passes the check (that directory is being rebuilt). Not `rm -r` then
+    # `snakemake`: Snakemake does not rerun the jobs after a deleted intermediate.
+    proc = snakemake(tmp_path, "-n", "--forcerun", stale, config=tiny_config())
+    assert "no longer match their manifests" not in proc.stdout + proc.stderr, proc.stderr[-2000:]
     dirs = [round_dir / f"pseudo/{k}" for k in range(SHARDS)]
-    with pytest.raises(DarsError, match=rf"{re.escape(victim.name)}: pseudo label missing; .* `rm -r "):
+    with pytest.raises(DarsError, match=rf"{re.escape(victim.name)}: pseudo label missing; .* --forcerun "):
         pseudo.merge_stage(round_dir / "thresholds.json", dirs, tmp_path / "s.json", tmp_path / "l.txt")
     other = next((round_dir / "pseudo/1").glob("*.png"))
     y = read_label(other)

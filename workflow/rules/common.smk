@@ -22,8 +22,11 @@ except DarsError as e:
 
 # Directory outputs (pseudo labels, shards, exports) against their manifests: Snakemake sees only
 # a directory's timestamp, so a file deleted or edited inside one would go unnoticed (dars.manifest).
+# Checked by the planning process only (a cluster job re-reads this file while others rebuild), and
+# a directory named in --forcerun is being rebuilt, so it may be stale.
 try:
-    dars.manifest.check_directory_outputs("results")
+    if workflow.is_main_process:
+        dars.manifest.check_directory_outputs("results", rebuilding=dars.manifest.forcerun_targets(sys.argv))
 except DarsError as e:
     print(f"Error: {e}", file=sys.stderr)
     raise SystemExit(1) from None
