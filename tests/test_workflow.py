@@ -114,6 +114,8 @@ def test_real_cityscapes_layout_plans_the_whole_chain(tmp_path):
     root = write_cityscapes_tree(tmp_path / "cityscapes")
     config = tiny_config()
     config["datasets"]["cityscapes"]["root"] = str(root)
+    # The authors' weights file is not here (tests/test_fidelity.py covers that plan-time error).
+    config["datasets"]["cityscapes"]["train"]["backbone_weights"] = "torchvision"
     proc = snakemake(tmp_path, "-n", "results/cityscapes/split8/round2/miou.json", config=config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
