@@ -7,107 +7,30 @@ tables; a failed gate is said in words. Every gain is paired: one seed fixes the
 round-0 model and the augmentation stream of every method, so the statistic is the per-seed
 difference (mean ± std, and [k/n] = seeds whose difference has the sign of the mean).
 
-`spec(config)` resolves config.yaml's `evidence:` section into the per-run files (dars.paths);
+dars.specs.evidence_spec resolves config.yaml's `evidence:` section into the per-run files;
 `write` reads them (miou.json, pseudo_stats.json and split.json through dars.records, the round-0
-teacher's shards and the dataset's labels for its calibration) and writes evidence.{md,csv,html}.
+teacher's shards and the dataset's labels for its calibration) and writes evidence.{md,csv,html};
+`write_finding` adds the default target's closing table (dars.finding).
 """
+from html import escape
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import render
 from .classes import IGNORE
 from .io import DarsError, atomic_path, read_json, read_label
-from .paper import method_prior
-from .paths import run_file, seed_file, stage
 from .records import TAIL_SHARE, Value, load_cell, paired_gain, run_pseudo_stats, split_sizes, stat, tail_classes
+from .render import MINUS, Table, fmt
 from .shards import Shard
-from .tables import MINUS, Table, fmt, frame, load_spec
+from .specs import evidence_inputs, evidence_spec, load_spec
+
+# common.smk's names (dars.evidence.spec / inputs); the lead moves the rules to dars.specs and drops these.
+spec, inputs = evidence_spec, evidence_inputs
 
 GATES = {"converged": 0.005, "label_limited": 0.08, "step_ratio": 0.5}  # mIoU as fractions
 CALIBRATION_BINS = 10
-
-
-def _section(config):
-    """config.yaml's `evidence:` section, checked."""
-    e = config.get("evidence")
-    if not e:
-        raise DarsError("config key evidence: missing; the evidence target needs it (see config.yaml)")
-    for key in ("dataset", "split", "seeds", "control", "methods", "round2"):
-        if key not in e:
-            raise DarsError(f"config key evidence.{key}: missing")
-    if e["dataset"] not in config["datasets"]:
-        raise DarsError(f"config key evidence.dataset: {e['dataset']!r} is not under datasets:")
-    if len(e["seeds"]) < 2 or len(set(e["seeds"])) != len(e["seeds"]):
-        raise DarsError("config key evidence.seeds: at least 2 distinct seeds (paired statistics need them)")
-    for label, name in [("control", e["control"])] + list(e["methods"].items()):
-        if name not in config["methods"]:
-            raise DarsError(f"config key evidence.methods.{label}: {name!r} is not a method preset")
-    if config["methods"][e["control"]]["labeler"] != "none":
-        raise DarsError(f"config key evidence.control: {e['control']!r} must be a preset with labeler none")
-    for label in e["round2"]:
-        if label not in e["methods"]:
-            raise DarsError(f"config key evidence.round2: {label!r} is not a label of evidence.methods")
-    if e["round2"] and config["rounds"] < 2:
-        raise DarsError("config key evidence.round2: needs rounds >= 2")
-    return e
-
-
-def _comparisons(methods, control, round2):
-    """[gate name or None, row a, row b]: the two gates, then every method against the control and
-    round 0 (per round), DARS against CBST and ST, and each round 2 against its round 1."""
-    comparisons = [["converged", f"{control} r1", "round 0"], ["label_limited", "oracle (all labels)", "round 0"]]
-    for r in (1, 2):
-        for label in [lab for lab in methods if r == 1 or lab in round2]:
-            comparisons.append([None, f"{label} r{r}", f"{control} r{r}"])
-        for label in [lab for lab in methods if r == 1 or lab in round2]:
-            comparisons.append([None, f"{label} r{r}", "round 0"])
-    for a, b in [("DARS", "CBST"), ("DARS", "ST"), ("DARS-est", "DARS")]:
-        if a in methods and b in methods:
-            comparisons.append([None, f"{a} r1", f"{b} r1"])
-    for label in round2:
-        comparisons.append([None, f"{label} r2", f"{label} r1"])
-    return comparisons
-
-
-def spec(config, num_shards=None, section=None):
-    """The evidence spec: row label -> per-seed miou.json files (and, for the methods' rows, their
-    pseudo_stats.json files), the comparisons, the files of the gates and diagnostics. `section`:
-    the experiment (dataset, split, seeds, control, methods, round2); default config `evidence:`."""
-    e = section or _section(config)
-    ds, split, seeds, control, methods = e["dataset"], e["split"], e["seeds"], e["control"], dict(e["methods"])
-    # row label -> (stage, split) of its runs
-    stages = {"round 0": ("round0", split), "oracle (all labels)": ("round0", 1),
-              f"{control} r1": (stage(control, 1), split)}
-    stages.update({f"{label} r1": (stage(name, 1), split) for label, name in methods.items()})
-    if e["round2"]:
-        stages[f"{control} r2"] = (stage(control, 2), split)
-        stages.update({f"{label} r2": (stage(methods[label], 2), split) for label in e["round2"]})
-
-    def cells(stage_, s, file="miou.json"):
-        return [run_file(ds, s, seed, stage_, file) for seed in seeds]
-    shards = range(num_shards if num_shards is not None else config["num_shards"])
-    presets = {f"{label} r{r}": name for label, name in methods.items() for r in (1, 2)}
-    priors = {k: [method_prior(config, ds, s, seed, presets[k], int(k[-1])) for seed in seeds]
-              for k, (_, s) in stages.items() if k in presets}
-    return {"priors": {k: f for k, f in priors.items() if f[0] is not None},
-            "dataset": ds, "split": split, "seeds": seeds, "control": control,
-            "rows": {k: cells(*v) for k, v in stages.items()},
-            "pseudo_stats": {k: cells(*v, "pseudo_stats.json") for k, v in stages.items()
-                             if k.split(" r")[0] in methods},
-            "comparisons": _comparisons(methods, control, e["round2"]), "root": config["datasets"][ds]["root"],
-            "val_prior": seed_file(ds, split, seeds[0], "prior_td.json"),
-            "split_json": [seed_file(ds, split, seed, "split/split.json") for seed in seeds],
-            "teacher_shards": [[run_file(ds, split, seed, "round0", f"shards/{k}") for k in shards] for seed in seeds]}
-
-
-def inputs(spec_):
-    """Every file and directory the evidence stage reads (a Snakemake rule's input)."""
-    out = [f for files in spec_["rows"].values() for f in files]
-    out += [f for files in spec_["pseudo_stats"].values() for f in files]
-    out += [f for files in spec_.get("priors", {}).values() for f in files]
-    out += [spec_["val_prior"]] + spec_["split_json"] + [d for dirs in spec_["teacher_shards"] for d in dirs]
-    return out
 
 
 def _tail_mean(iou, tail):
@@ -213,13 +136,9 @@ def teacher_calibration(shard_dirs, root, num_bins=CALIBRATION_BINS):
     return {"accuracy": float(correct.sum() / n), "confidence": float(conf_sum.sum() / n), "ece": ece}
 
 
-def build(spec_):
-    """(header lines, [Table]) of the evidence report."""
+def _results_tables(spec_, cells, tail):
+    """The results, paired gains, pseudo-label, prior and calibration tables."""
     seeds = spec_["seeds"]
-    probe = load_cell(spec_["rows"]["round 0"], "evidence: round 0", len(seeds))
-    names = list(probe[0].get("class_names") or [])
-    tail = tail_classes(spec_["val_prior"], names)
-    cells = _cells(spec_, tail)
     seed_cols = [f"seed {s}" for s in seeds]
     results = Table("Results: mIoU and tail mIoU (%), per row over the seeds", "run",
                     ["steps", "mIoU", "tail"] + seed_cols,
@@ -245,7 +164,12 @@ def build(spec_):
                    "class distribution (prior.json kl_true_prior)", "run", ["D_KL(true ‖ prior)"] + seed_cols,
                    [(k, [v] + _seed_values(v, seeds, "kl_true_prior"))
                     for k, v in _prior_kls(spec_, cells).items()], [])
-    g = gates(cells, spec_)
+    return [results, gains, pseudo, priors, calibration]
+
+
+def _header(spec_, cells, tail, gate_texts):
+    """The report's title, setting and gate lines (Markdown)."""
+    seeds = spec_["seeds"]
     lab, unl = split_sizes(spec_["split_json"])
     run0 = cells["round 0"][0][0]
     plural = "s" if len(seeds) > 1 else ""
@@ -256,25 +180,32 @@ def build(spec_):
               f"Control: `{spec_['control']}` (two labeled batches per step, the students' schedule and compute). "
               f"Tail: the {len(tail)} classes under {100 * TAIL_SHARE:g}% of the val pixels that occur in val.",
               "", "Gates (computed from the runs below):", ""]
-    header += [f"- {text}" for _, text in g.values()]
-    return header, [results, gains, pseudo, priors, calibration], g
+    return header + [f"- {text}" for text in gate_texts]
 
 
-def _fmt_cell(v):
-    if v is not None and v.metric == "steps":
-        return f"{int(v.mean)}"
-    return fmt(v)
+def build(spec_):
+    """(header lines, [Table], gates) of the evidence report."""
+    probe = load_cell(spec_["rows"]["round 0"], "evidence: round 0", len(spec_["seeds"]))
+    tail = tail_classes(spec_["val_prior"], list(probe[0].get("class_names") or []))
+    cells = _cells(spec_, tail)
+    tables = _results_tables(spec_, cells, tail)
+    g = gates(cells, spec_)
+    return _header(spec_, cells, tail, [text for _, text in g.values()]), tables, g
+
+
+NOTE = ("Cells: mean ± sample std (ddof=1) over the seeds; gains are paired: mean ± std of the per-seed "
+        "differences, [k/n] = seeds whose difference has the sign of the mean; seed columns hold each "
+        "seed's value (or difference). – = not applicable.")
+STYLE = ("table{border-collapse:collapse;font:13px sans-serif;margin-bottom:1em}" + render.CELL_CSS
+         + "p,li{font:13px sans-serif}")
 
 
 def write(spec_, out_md, out_csv, out_html):
     header, tables, g = build(spec_)
-    note = ("Cells: mean ± sample std (ddof=1) over the seeds; gains are paired: mean ± std of the per-seed "
-            "differences, [k/n] = seeds whose difference has the sign of the mean; seed columns hold each "
-            "seed's value (or difference). – = not applicable.")
-    md = "\n".join(header) + "\n\n" + note + "\n"
+    md = "\n".join(header) + "\n\n" + NOTE + "\n"
     for t in tables:
-        md += f"\n**{t.title}**\n\n" + _table_md(t)
-    csv = [frame(t).assign(table=t.title) for t in tables]
+        md += f"\n**{t.title}**\n\n" + render.markdown(t)
+    csv = [render.frame(t).assign(table=t.title) for t in tables]
     gate_rows = pd.DataFrame([{"table": "gates", "row": k, "column": "pass", "metric": "gate", "mean": float(ok)}
                               for k, (ok, _) in g.items()])
     with atomic_path(out_md, suffix=".md") as tmp:
@@ -282,32 +213,52 @@ def write(spec_, out_md, out_csv, out_html):
     with atomic_path(out_csv, suffix=".csv") as tmp:
         pd.concat([gate_rows] + csv, ignore_index=True).to_csv(tmp, index=False)
     with atomic_path(out_html, suffix=".html") as tmp:
-        tmp.write_text(_html(header, note, tables))
+        tmp.write_text(_html(header, tables))
     return g
 
 
-def _table_md(t):
-    lines = ["| " + " | ".join([t.corner] + list(t.columns)) + " |",
-             "|" + "|".join([":---"] + ["---:"] * len(t.columns)) + "|"]
-    lines += ["| " + " | ".join([label] + [_fmt_cell(v) for v in vals]) + " |" for label, vals in t.rows]
-    return "\n".join(lines) + "\n"
-
-
-def _html(header, note, tables):
-    from html import escape
-    style = ("table{border-collapse:collapse;font:13px sans-serif;margin-bottom:1em}td,th{border:1px solid #bbb;"
-             "padding:3px 6px;white-space:nowrap;text-align:right}tr>th:first-child{text-align:left}"
-             "p,li{font:13px sans-serif}")
+def _html(header, tables):
     body = f"<h2>{escape(header[0].lstrip('# '))}</h2>"
     body += "".join(f"<p>{escape(line)}</p>" for line in header[1:] if line and not line.startswith("- "))
     body += "<ul>" + "".join(f"<li>{escape(line[2:])}</li>" for line in header if line.startswith("- ")) + "</ul>"
-    body += f"<p>{escape(note)}</p>"
-    for t in tables:
-        head = "".join(f"<th>{escape(c)}</th>" for c in [t.corner] + list(t.columns))
-        rows = "".join("<tr><th>" + escape(label) + "</th>" + "".join(f"<td>{escape(_fmt_cell(v))}</td>" for v in vals)
-                       + "</tr>" for label, vals in t.rows)
-        body += f"<h3>{escape(t.title)}</h3><table><tr>{head}</tr>{rows}</table>"
-    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{body}</body></html>\n"
+    body += f"<p>{escape(NOTE)}</p>"
+    body += "".join(f"<h3>{escape(t.title)}</h3>" + render.html(t) for t in tables)
+    return render.page(body, STYLE)
+
+
+FINDING_COLUMNS = ("round 1", "round 2", "tail r1", "vs control r1", "vs control r2")
+FINDING_WIDTHS = (14, 14, 14, 20, 20)  # "42.5 ± 1.2", "+0.4 ± 0.2 [2/2]" fit
+
+
+def closing_table(spec_):
+    """The console's closing table: one line per row, then the gates (dars.evidence.build)."""
+    header, tables, gates = build(spec_)
+    results, gains = ({label: vals for label, vals in t.rows} for t in tables[:2])
+    control = spec_["control"]
+    seeds = ", ".join(map(str, spec_["seeds"]))
+    run0, oracle = results["round 0"], results["oracle (all labels)"]
+    lines = [f"Finding: {spec_['dataset']}, 1/{spec_['split']} split, seed{'s' if len(spec_['seeds']) > 1 else ''} "
+             f"{seeds}: mIoU (%), gains against the compute-matched control `{control}`",
+             f"round 0 (labeled images only): {fmt(run0[1])}, tail {fmt(run0[2])}; oracle (every label): "
+             f"{fmt(oracle[1])}", "",
+             f"{'method':<12}" + "".join(f"{c:>{w}}" for c, w in zip(FINDING_COLUMNS, FINDING_WIDTHS))]
+    methods = [row[:-len(" r1")] for row in spec_["rows"] if row.endswith(" r1")]  # the control first
+    for label in methods:
+        r1, r2 = results.get(f"{label} r1"), results.get(f"{label} r2")
+        g1, g2 = (gains.get(f"{label} r{r} {MINUS} {control} r{r}") for r in (1, 2))
+        cells = [r1[1] if r1 else None, r2[1] if r2 else None, r1[2] if r1 else None,
+                 g1[0] if g1 else None, g2[0] if g2 else None]
+        lines.append(f"{label:<12}" + "".join(f"{fmt(v):>{w}}" for v, w in zip(cells, FINDING_WIDTHS)))
+    lines += ["", *(text for _, text in gates.values())]
+    return "\n".join(lines) + "\n"
+
+
+def write_finding(spec_, out_md, out_csv, out_html, out_txt):
+    """The evidence files of the finding's spec (dars.finding) and its closing table (.txt)."""
+    gates = write(spec_, out_md, out_csv, out_html)
+    with atomic_path(out_txt, suffix=".txt") as tmp:
+        tmp.write_text(closing_table(spec_))
+    return gates
 
 
 def add_arguments(parser):

@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 
 from .config import round_methods
-from .io import DarsError, atomic_path
+from .io import DarsError
+from .specs import evidence_spec, load_spec
 
 FILES = ("md", "csv", "html", "txt")
-COLUMNS = ("round 1", "round 2", "tail r1", "vs control r1", "vs control r2")
-WIDTHS = (14, 14, 14, 20, 20)  # "42.5 ± 1.2", "+0.4 ± 0.2 [2/2]" fit
 
 
 FINDING = "results/{dataset}/split{split}/finding"
@@ -63,40 +62,7 @@ def section(config, dataset, split):
 
 
 def spec(config, dataset, split):
-    from .evidence import spec as evidence_spec
     return evidence_spec(config, section=section(config, dataset, split))
-
-
-def closing_table(spec_):
-    """The console's closing table: one line per row, then the gates (dars.evidence.build)."""
-    from .evidence import build
-    from .tables import MINUS, fmt
-    header, tables, gates = build(spec_)
-    results, gains = ({label: vals for label, vals in t.rows} for t in tables[:2])
-    control = spec_["control"]
-    seeds = ", ".join(map(str, spec_["seeds"]))
-    run0, oracle = results["round 0"], results["oracle (all labels)"]
-    lines = [f"Finding: {spec_['dataset']}, 1/{spec_['split']} split, seed{'s' if len(spec_['seeds']) > 1 else ''} "
-             f"{seeds}: mIoU (%), gains against the compute-matched control `{control}`",
-             f"round 0 (labeled images only): {fmt(run0[1])}, tail {fmt(run0[2])}; oracle (every label): "
-             f"{fmt(oracle[1])}", "", f"{'method':<12}" + "".join(f"{c:>{w}}" for c, w in zip(COLUMNS, WIDTHS))]
-    methods = [row[:-len(" r1")] for row in spec_["rows"] if row.endswith(" r1")]  # the control first
-    for label in methods:
-        r1, r2 = results.get(f"{label} r1"), results.get(f"{label} r2")
-        g1, g2 = (gains.get(f"{label} r{r} {MINUS} {control} r{r}") for r in (1, 2))
-        cells = [r1[1] if r1 else None, r2[1] if r2 else None, r1[2] if r1 else None,
-                 g1[0] if g1 else None, g2[0] if g2 else None]
-        lines.append(f"{label:<12}" + "".join(f"{fmt(v):>{w}}" for v, w in zip(cells, WIDTHS)))
-    lines += ["", *(text for _, text in gates.values())]
-    return "\n".join(lines) + "\n"
-
-
-def write(spec_, out_md, out_csv, out_html, out_txt):
-    from .evidence import write as write_evidence
-    gates = write_evidence(spec_, out_md, out_csv, out_html)
-    with atomic_path(out_txt, suffix=".txt") as tmp:
-        tmp.write_text(closing_table(spec_))
-    return gates
 
 
 def show(config, since):
@@ -119,8 +85,8 @@ def add_arguments(parser):
 
 
 def main(args):
-    from .tables import load_spec
-    gates = write(load_spec(args.spec), args.out_md, args.out_csv, args.out_html, args.out_txt)
+    from .evidence import write_finding  # the renderer: pandas, imported for this command only
+    gates = write_finding(load_spec(args.spec), args.out_md, args.out_csv, args.out_html, args.out_txt)
     print(open(args.out_txt).read())
     if not all(ok for ok, _ in gates.values()):
         print("a gate failed: see the gate lines above", flush=True)

@@ -5,10 +5,13 @@ the specs of one dataset/split/round's report (`run_specs`).
 Every row or column of a table is a named preset (a method, a round-0 variant, a split), so a
 sweep is a list of names in config and the DAG builds each run once, whatever table uses it. A
 spec lists every file it reads: a KL table lists the pseudo_stats.json of the rows whose preset
-has a labeler (config says which), so no rule guesses them from directory names."""
+has a labeler (config says which), so no rule guesses them from directory names. Rows are found
+by their role (dars.specs.Row: round 0, the control, a labeler), never by their printed label.
+Spec building only: it imports no pandas or renderer (a dry run builds these specs)."""
 from .config import dataset, layout_of, round_methods
 from .io import DarsError
 from .paths import report_file, run_file, seed_file, stage
+from .specs import CONTROL, ROUND0, first, method_prior, typed_rows, versus
 
 TABLES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7")
 FIGURES = ("panels", "predictions", "class_distribution", "iou_bars")
@@ -22,40 +25,26 @@ def _cell(ds, split, seeds, stage_, file="miou.json"):
 
 def _pseudo_labeled(config, preset):
     """Whether the runs of a row's preset trained on pseudo labels (round 0 and controls did not)."""
-    return preset != "round0" and config["methods"][preset]["labeler"] != "none"
+    return preset != ROUND0 and config["methods"][preset]["labeler"] != "none"
 
 
-def method_prior(config, ds, split, seed, preset, round_=1):
-    """The prior.json a preset's labeler aligned to at `round_` (the files the rules wire, see
-    common.smk get_method_prior), or None for a preset that uses no prior (round 0, ST, CBST)."""
-    m = config["methods"].get(preset) if preset != "round0" else None
-    if not m or m["labeler"] not in ("dars", "da"):
-        return None
-    source = m.get("prior", "labeled")
-    if source == "sd":
-        return f"results/{m['prior_source']}/prior_sd.json"
-    if source == "est":
-        return run_file(ds, split, seed, stage(preset, round_), "prior_est.json")
-    return seed_file(ds, split, seed, "prior_td.json" if source == "td" else "prior.json")
-
-
-def _controls(config):
-    return {name for name, m in config["methods"].items() if m["labeler"] == "none"}
+LABELERS = ("st", "cbst", "dars")  # the roles whose pseudo labels the panels figure shows
 
 
 class _Paper:
     def __init__(self, config):
+        """Checks what the schema cannot say: the presets and datasets the `paper:` section names
+        exist (its keys and types are the schema's)."""
         if "paper" not in config:
             raise DarsError("config key paper: missing; the paper target needs it (see config.yaml)")
         self.p = p = config["paper"]
-        for key in ("dataset", "uda_dataset", "seeds", "split", "iterative_splits", "rounds", "compare",
-                    "alpha_sweep", "scale_sweep", "augment_ablation", "uda_compare", "figure_images"):
-            if key not in p:
-                raise DarsError(f"config key paper.{key}: missing")
+        for key in ("dataset", "uda_dataset"):
+            if p[key] not in config["datasets"]:
+                raise DarsError(f"config key paper.{key}: {p[key]!r} is not under datasets:")
         methods, pre = config["methods"], config.get("pretrain_presets", {})
         for key in ("compare", "alpha_sweep", "scale_sweep", "uda_compare"):
             for label, name in p[key].items():
-                if name != "round0" and name not in methods:
+                if name != ROUND0 and name not in methods:
                     raise DarsError(f"config key paper.{key}.{label}: {name!r} is not a method preset")
         for label, name in p["augment_ablation"].items():
             if name not in pre:
@@ -66,7 +55,8 @@ class _Paper:
         self.ds, self.uda, self.split, self.last = p["dataset"], p["uda_dataset"], p["split"], p["rounds"]
         self.seeds, self.min_seeds = p["seeds"], len(p["seeds"])
         self.root = config["datasets"][self.ds]["root"]
-        self.controls = _controls(config)
+        self.compare = typed_rows(config, p["compare"])
+        self.dars = first(self.compare, "dars")  # the DARS row (labeler dars, labeled prior), or None
 
     def cell(self, stage_, ds=None, split=None, file="miou.json"):
         return _cell(ds or self.ds, self.split if split is None else split, self.seeds, stage_, file)
@@ -83,8 +73,7 @@ class _Paper:
         t["s1"] = dict(base, kind="sweep", corner="alpha (round 2)",
                        title=f"Table S1: labeling ratio alpha of round {last} ({self.ds}, {frac} split, DARS)",
                        columns={k: self.cell(stage(v, last)) for k, v in p["alpha_sweep"].items()},
-                       reference=({"round 1": self.cell(stage(p["compare"]["DARS"], 1))}
-                                  if "DARS" in p["compare"] else {}))
+                       reference={"round 1": self.cell(stage(self.dars.preset, 1))} if self.dars else {})
         t["s2"] = dict(base, kind="sweep", orientation="column", corner="(beta_min, beta_max)",
                        title=f"Table S2: scale-range enlargement of round {last} ({self.ds}, {frac} split, DARS)",
                        rows={k: self.cell(stage(v, last)) for k, v in p["scale_sweep"].items()})
@@ -92,7 +81,7 @@ class _Paper:
                        title=f"Table S3: augmentation ablation under full supervision ({self.ds}, all labels, round 0)",
                        rows={k: self.cell(f"round0_{v}", split=1) for k, v in p["augment_ablation"].items()})
         rows = {k: self.cell(stage(v, 1)) for k, v in p["compare"].items()}
-        gains = _paired_comparisons(p["compare"], self.controls)
+        gains = _paired_comparisons(self.compare, versus(self.compare))
         t["s4"] = dict(base, kind="per_class", corner="method",
                        title=f"Table S4: per-class IoU at round 1 ({self.ds}, {frac} split)",
                        rows=rows, val_prior=self.val_prior(self.ds), gains=gains,
@@ -104,18 +93,18 @@ class _Paper:
     def iterative(self, base):
         """S5: DARS over rounds per split, with round 0, the supervised control and the oracle."""
         p, last = self.p, self.last
-        dars = p["compare"].get("DARS", "dars")
-        control = next((v for k, v in p["compare"].items() if v != "round0" and k not in ("ST", "CBST", "DARS")), None)
+        dars = self.dars.preset if self.dars else "dars"
+        control = first(self.compare, CONTROL)
         columns = {}
         for n in p["iterative_splits"]:
-            col = {"baseline": self.cell("round0", split=n),
+            col = {"baseline": self.cell(ROUND0, split=n),
                    "rounds": [self.cell(stage(dars, r), split=n) for r in range(1, last + 1)]}
             if control:
-                col["supervised"] = self.cell(stage(control, last), split=n)
+                col["supervised"] = self.cell(stage(control.preset, last), split=n)
             columns[f"1/{n}"] = col
         return dict(base, kind="iterative", method="DARS",
                     title=f"Table S5: iterative self-training ({self.ds}, mIoU %)", columns=columns,
-                    oracle={"oracle (full labels)": self.cell("round0", split=1)})
+                    oracle={"oracle (full labels)": self.cell(ROUND0, split=1)})
 
     def uda_tables(self, base):
         """S6 (per-class IoU) and S7 (pseudo-label distribution) of domain adaptation, round 1."""
@@ -124,7 +113,7 @@ class _Paper:
         s6 = dict(base, kind="per_class", corner="method",
                   title=f"Table S6: per-class IoU at round 1, domain adaptation ({self.uda})",
                   rows=uda_rows, val_prior=self.val_prior(self.uda),
-                  gains=_paired_comparisons(compare, self.controls))
+                  gains=_paired_comparisons(typed_rows(self.config, compare)))
         s7 = dict(base, kind="kl", corner="method", baseline=next(iter(uda_rows)),
                   title=f"Table S7: pseudo-label distribution vs the true target distribution ({self.uda}, round 1)",
                   rows=uda_rows,
@@ -141,17 +130,17 @@ class _Paper:
 
     def figures(self):
         p, last, seed = self.p, self.last, self.seeds[0]
-        labelers = {k: v for k, v in p["compare"].items() if k in ("ST", "CBST", "DARS")}
+        labelers = {r.label: r.preset for r in self.compare if r.role in LABELERS}
         runs = {f"{k} r1": run_file(self.ds, self.split, seed, stage(v, 1), "pseudo_labels.txt")
                 for k, v in labelers.items()}
-        if "DARS" in labelers:
-            runs[f"DARS r{last}"] = run_file(self.ds, self.split, seed, stage(labelers["DARS"], last),
-                                             "pseudo_labels.txt")
+        dars = self.dars.preset if self.dars else "dars"
+        if self.dars:
+            runs[f"{self.dars.label} r{last}"] = run_file(self.ds, self.split, seed, stage(dars, last),
+                                                          "pseudo_labels.txt")
         images = dict(root=self.root, layout=layout_of(dataset(self.config, self.ds)), num_images=p["figure_images"])
         f = {}
         f["panels"] = dict(kind="panels", **images, runs=runs,
-                           pseudo_list=run_file(self.ds, self.split, seed, stage(labelers.get("DARS", "dars"), 1),
-                                                "pseudo_labels.txt"),
+                           pseudo_list=run_file(self.ds, self.split, seed, stage(dars, 1), "pseudo_labels.txt"),
                            title=f"Pseudo labels ({self.ds}, {1}/{self.split} split, seed {seed})")
         f["predictions"] = dict(kind="predictions", **images,
                                 checkpoints={k: run_file(self.ds, self.split, seed, stage(v, 1), "model.pt")
@@ -164,17 +153,15 @@ class _Paper:
         return f
 
 
-def _paired_comparisons(rows, controls):
-    """The gain rows of a per-class table (label -> preset): every method against the first row
-    (round 0 or source only) and against the supervised control (a preset with labeler none), then
-    DARS against CBST and ST; records.paired_gain makes each a per-seed difference."""
-    labels = list(rows)
-    first = labels[0]
-    control = next((k for k, v in rows.items() if v in controls), None)
-    gains = [[k, first] for k in labels if k != first]
-    gains += [[k, control] for k in labels if control and k not in (first, control)]
-    gains += [["DARS", k] for k in ("CBST", "ST") if "DARS" in labels and k in labels]
-    return gains
+def _paired_comparisons(rows_, pairs=()):
+    """The gain rows ([label a, label b]) of a per-class table ([specs.Row]): every method against
+    the first row (round 0 or source only) and against the supervised control (the first row of
+    role control), then `pairs` ((Row, Row): S4's DARS against CBST and ST; S6 and the run report
+    have none); records.paired_gain makes each a per-seed difference."""
+    head, control = rows_[0], first(rows_, CONTROL)
+    gains = [[r.label, head.label] for r in rows_[1:]]
+    gains += [[r.label, control.label] for r in rows_[1:] if control and r is not control]
+    return gains + [[a.label, b.label] for a, b in pairs]
 
 
 def run_specs(config, dataset, split, round_):
@@ -182,14 +169,14 @@ def run_specs(config, dataset, split, round_):
     `compare_methods`), which `snakemake --report` shows for that target: per-class IoU with
     paired gains, the pseudo-label statistics, the class distributions and the per-class IoU."""
     seeds, methods = config["seeds"], round_methods(config, round_)
-    presets = {"round 0": "round0", **{m: m for m in methods}}
+    presets = {"round 0": ROUND0, **{m: m for m in methods}}
     rows = {label: _cell(dataset, split, seeds, stage(p, round_)) for label, p in presets.items()}
     labelers = [m for m in methods if _pseudo_labeled(config, m)]
     val_prior = seed_file(dataset, split, seeds[0], "prior_td.json")
     what = f"{dataset}, 1/{split} split, round {round_}"
     specs = {
         "per_class": dict(kind="per_class", corner="method", title=f"Per-class IoU ({what})", rows=rows,
-                          val_prior=val_prior, gains=_paired_comparisons(presets, _controls(config))),
+                          val_prior=val_prior, gains=_paired_comparisons(typed_rows(config, presets))),
         "iou_bars": dict(kind="iou_bars", runs=rows, val_prior=val_prior, title=f"Per-class IoU ({what})"),
     }
     if labelers:

@@ -9,7 +9,7 @@ tree never becomes a table. A cell is the runs of one experiment over seeds; its
 (`stat`: mean and sample std; `paired_gain`: per-seed differences) are shared by every report.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -60,29 +60,49 @@ def is_aggregate(record):
     return "miou_mean" in record
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """One run's miou.json: its fields (read as `record[key]` / `record.get(key)`), the file they
+    came from (every error names it) and, for a run that trained on pseudo labels, the
+    pseudo_stats.json of those labels when a spec lists it (`run_pseudo_stats` reads it)."""
+    fields: dict
+    file: str
+    pseudo_stats: str | None = None
+
+    def __getitem__(self, key):
+        return self.fields[key]
+
+    def __contains__(self, key):
+        return key in self.fields
+
+    def get(self, key, default=None):
+        return self.fields.get(key, default)
+
+
 def load_runs(miou_files):
-    """Per-run miou.json dicts, in the given order, each with `_file` (its path)."""
+    """The RunRecords of per-run miou.json files, in the given order."""
     runs = []
     for f in miou_files:
-        run = read_json(f)
-        missing = [k for k in ("miou", "iou", "seed", *IDENTITY) if k not in run]
+        fields = read_json(f)
+        missing = [k for k in ("miou", "iou", "seed", *IDENTITY) if k not in fields]
         if missing:
-            hint = " (it looks like an aggregate miou.json; pass per-run files)" if is_aggregate(run) else ""
+            hint = " (it looks like an aggregate miou.json; pass per-run files)" if is_aggregate(fields) else ""
             raise DarsError(f"{f}: not a per-run miou.json, missing {missing}{hint}")
-        run["_file"] = str(f)
-        runs.append(run)
+        runs.append(RunRecord(fields, str(f)))
     if not runs:
         raise DarsError("no miou.json files given")
     return runs
 
 
-def agree(runs, key, what):
-    """The single value all runs have for `key`, or DarsError naming the disagreeing files."""
-    values = {repr(r.get(key)): r for r in runs}
+def agree(runs, key, what, value=None):
+    """The single value all runs have for `key` (or for `value(run)`), or DarsError naming the
+    disagreeing files."""
+    value = value or (lambda r: r.get(key))
+    values = {repr(value(r)): r for r in runs}
     if len(values) > 1:
-        detail = ", ".join(f"{r['_file']}: {r.get(key)!r}" for r in values.values())
+        detail = ", ".join(f"{r.file}: {value(r)!r}" for r in values.values())
         raise DarsError(f"{what}: files disagree on {key!r} ({detail})")
-    return runs[0].get(key)
+    return value(runs[0])
 
 
 def departure_note(runs):
@@ -96,7 +116,7 @@ def check_seeds(runs, what):
     seeds = [r["seed"] for r in runs]
     dup = sorted({s for s in seeds if seeds.count(s) > 1}, key=repr)
     if dup:
-        files = [r["_file"] for r in runs if r["seed"] in dup]
+        files = [r.file for r in runs if r["seed"] in dup]
         raise DarsError(f"{what}: seed(s) {dup} appear more than once ({files}); each seed must be counted once")
 
 
@@ -107,14 +127,14 @@ def by_seed(runs):
 
 def class_names(runs, what):
     names = agree(runs, "class_names", what) if any("class_names" in r for r in runs) else None
-    n = agree([dict(r, n=len(r["iou"])) for r in runs], "n", what + " (number of classes)")
+    n = agree(runs, "n", what + " (number of classes)", value=lambda r: len(r["iou"]))
     if names is None:
         names = list(CLASS_NAMES) if n == len(CLASS_NAMES) else [f"class {i}" for i in range(n)]
     return list(names)
 
 
 def load_cell(files, what, min_seeds=1, pseudo_stats=None):
-    """Per-run miou.json dicts of one cell, sorted by seed; refuses mixed runs and too few seeds.
+    """The RunRecords of one cell, sorted by seed; refuses mixed runs and too few seeds.
     `pseudo_stats`: the pseudo_stats.json of each run, in the order of `files` (read by
     `run_pseudo_stats`)."""
     files = as_list(files)
@@ -126,8 +146,7 @@ def load_cell(files, what, min_seeds=1, pseudo_stats=None):
         if len(stats) != len(runs):
             raise DarsError(f"{what}: {len(stats)} pseudo_stats.json file(s) for {len(runs)} miou.json file(s); "
                             "list one per run, in the same order")
-        for run, f in zip(runs, stats):
-            run["_pseudo_stats"] = str(f)
+        runs = [replace(run, pseudo_stats=str(f)) for run, f in zip(runs, stats)]
     for key in CELL_IDENTITY:
         agree(runs, key, what)
     check_seeds(runs, what)
@@ -196,14 +215,14 @@ def has_pseudo_labels(run):
 def run_pseudo_stats(run, what):
     """The pseudo_stats.json of the pseudo labels `run` trained on (listed with it in the spec),
     checked to belong to it and to hold ground-truth statistics."""
-    path = run.get("_pseudo_stats")
+    path = run.pseudo_stats
     if path is None:
-        raise DarsError(f"{what}: {run['_file']} trained on pseudo labels (labeler {run.get('labeler')!r}) but no "
+        raise DarsError(f"{what}: {run.file} trained on pseudo labels (labeler {run.get('labeler')!r}) but no "
                         "pseudo_stats.json is listed for it; list one per run under 'pseudo_stats'")
     stats = read_json(path)
     if (stats.get("labeler"), stats.get("alpha")) != (run.get("labeler"), run.get("alpha")):
         raise DarsError(f"{what}: {path} is labeler {stats.get('labeler')!r} alpha {stats.get('alpha')!r} "
-                        f"but {run['_file']} says {run.get('labeler')!r} alpha {run.get('alpha')!r}; stale outputs?")
+                        f"but {run.file} says {run.get('labeler')!r} alpha {run.get('alpha')!r}; stale outputs?")
     if not stats.get("gt"):
         raise DarsError(f"{what}: {path} has no ground-truth statistics (no ground truth for the unlabeled images)")
     return stats

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from . import render
 from .io import atomic_path, write_json
 from .records import (
     IDENTITY,
@@ -45,7 +46,7 @@ def aggregate_seeds(miou_files, out_json):
     out["miou_std"] = to_null(sample_std(mious))
     out["std"] = "sample"  # ddof=1 (0.0 for a single seed)
     out["iou_mean"] = [to_null(v) for v in nanmean_columns([r["iou"] for r in runs])]
-    out["per_seed"] = [{"seed": r["seed"], "miou": to_null(to_nan(r["miou"])), "file": r["_file"]} for r in runs]
+    out["per_seed"] = [{"seed": r["seed"], "miou": to_null(to_nan(r["miou"])), "file": r.file} for r in runs]
     for key in COPIED:
         values = {repr(r.get(key)) for r in runs}
         if len(values) == 1 and key in runs[0]:
@@ -99,32 +100,32 @@ def _paired_gains(rows):
     return rows
 
 
-def _gain_cell(row, name):
+def _gain(row, name):
+    """The paired gain of a row against reference `name`, or None where there is none."""
     n = row[f"gain_{name}_n"]
-    if not n:
-        return "-"
-    text = f"{100 * row[f'gain_{name}_mean']:+.2f}"
-    return text if n < 2 else f"{text} ± {100 * row[f'gain_{name}_std']:.2f} [{row[f'gain_{name}_wins']}/{n}]"
+    return Value("miou", row[f"gain_{name}_mean"], row[f"gain_{name}_std"], n, gain=True,
+                 wins=row[f"gain_{name}_wins"]) if n else None
 
 
 def _pct(x):
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
+    """A fraction as a percentage with 2 decimals (the per-method table's precision), "-" if absent."""
+    return render.fmt(Value("miou", float("nan") if x is None else x, n=1), decimals=2, missing="-")
 
 
 def _markdown(df, names, caption):
-    """Markdown with the caption line above (pandas' to_markdown needs an optional package)."""
-    headers = ["method", "round", "alpha", "seeds", "mIoU mean", "mIoU std",
+    """The caption line, then the per-method grid (dars.render)."""
+    columns = ["round", "alpha", "seeds", "mIoU mean", "mIoU std",
                *[f"gain vs {label}" for label in GAIN_REFERENCES.values()], *names]
-    lines = [caption, "", "| " + " | ".join(headers) + " |",
-             "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|"]
+    rows = []
     for _, row in df.iterrows():
         alpha = row["alpha"]
-        cells = [str(row["method"]), str(row["round"]),
+        cells = [str(row["round"]),
                  "-" if alpha is None or (isinstance(alpha, float) and math.isnan(alpha)) else f"{alpha:g}",
                  str(row["seeds"]), _pct(row["miou_mean"]), _pct(row["miou_std"]),
-                 *[_gain_cell(row, name) for name in GAIN_REFERENCES], *[_pct(row[n]) for n in names]]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+                 *[render.fmt(_gain(row, name), decimals=2, missing="-") for name in GAIN_REFERENCES],
+                 *[_pct(row[n]) for n in names]]
+        rows.append((str(row["method"]), cells))
+    return caption + "\n\n" + render.markdown(render.Table(caption, "method", columns, rows, []))
 
 
 def method_table(miou_files, out_csv, out_md):

@@ -13,14 +13,13 @@ As in dars/report.py the CSV keeps fractions (one line per cell: mean, std, n, s
 values and, for gains, the sign count); only
 the Markdown shows percentages, because people read it.
 """
-import json
-import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from html import escape
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from . import render
 from .io import DarsError, atomic_path, read_json
 from .records import (
     TAIL_SHARE,
@@ -36,21 +35,10 @@ from .records import (
     tail_classes,
     to_nan,
 )
+from .render import CSV_COLUMNS, MINUS, TAIL_MARK, Table, fmt  # noqa: F401 (figures.py, tests: the lead moves them)
+from .specs import load_spec, spec_inputs
 
-TAIL_MARK = "†"
-MINUS = "−"
-PERCENT = {"miou", "iou", "tail", "share"}  # metrics shown in percent; the others (KL, nats) as they are
 LABELS = {"miou": "mIoU (%)", "kl_true_pseudo": "D_KL(true ‖ pseudo)", "kl_true_prior": "D_KL(true ‖ prior)"}
-CSV_COLUMNS = ["row", "column", "metric", "mean", "std", "n", "seeds", "values", "wins"]
-
-
-@dataclass
-class Table:
-    title: str
-    corner: str
-    columns: list
-    rows: list  # [(label, [records.Value | None per column])]
-    notes: list
 
 
 def kl_value(runs, what):
@@ -62,7 +50,7 @@ def kl_value(runs, what):
     for r in runs:
         stats = run_pseudo_stats(r, what)
         if stats["gt"].get("kl_true_pseudo") is None:
-            raise DarsError(f"{what}: {r['_pseudo_stats']} has no gt.kl_true_pseudo")
+            raise DarsError(f"{what}: {r.pseudo_stats} has no gt.kl_true_pseudo")
         values.append(stats["gt"]["kl_true_pseudo"])
     return stat(values, "kl_true_pseudo", runs)
 
@@ -193,7 +181,7 @@ def _iterative_column(c, what, min_seeds):
         runs = cells[name] = load_cell(files, f"{what} {name}", min_seeds)
         if runs[0]["round"] != rnd:
             raise DarsError(f"{what}: the {name} row must be round {rnd}, "
-                            f"{runs[0]['_file']} is round {runs[0]['round']}")
+                            f"{runs[0].file} is round {runs[0]['round']}")
     for key in ("dataset", "split"):  # one setting = one dataset and split, whatever the round
         agree([r for runs in cells.values() for r in runs], key, what)
     return {name: miou(runs) for name, runs in cells.items()}, last
@@ -259,96 +247,32 @@ def build_table(spec):
     return replace(table, notes=table.notes + [note]) if note else table
 
 
-def fmt(v):
-    """'68.3 ± 0.4' (percent, 1 decimal) or '0.0137 ± 0.0012' (KL, 4 decimals); gains signed."""
-    if v is None or math.isnan(v.mean):
-        return "–"
-    scale, spec = (100, ".1f") if v.metric in PERCENT else (1, ".4f")
-    if v.gain:
-        text = f"{scale * v.mean:+{spec}}"
-        text = "+" + text[1:] if float(text) == 0 else text  # no "-0.0"
-        return text + (f" ± {scale * v.std:{spec}}" if v.n >= 2 else "") + (f" [{v.wins}/{v.n}]" if v.n >= 2 else "")
-    text = f"{scale * v.mean:{spec}}"
-    return text + (f" ± {scale * v.std:{spec}}" if v.n >= 2 else "")
-
-
 def markdown(table):
-    head = [table.corner] + list(table.columns)
-    lines = [f"**{table.title}**", "", "| " + " | ".join(head) + " |",
-             "|" + "|".join([":---"] + ["---:"] * len(table.columns)) + "|"]
-    lines += ["| " + " | ".join([label.replace("|", "\\|")] + [fmt(v) for v in vals]) + " |"
-              for label, vals in table.rows]
-    return "\n".join(lines) + "\n\n" + "\n\n".join([_seed_note(table)] + table.notes) + "\n"
+    """The table as a Markdown document: its title, the grid, the seed note and its notes."""
+    notes = "\n\n".join([_seed_note(table)] + table.notes)
+    return f"**{table.title}**\n\n" + render.markdown(table) + "\n" + notes + "\n"
 
 
-def frame(table):
-    """One CSV line per non-empty cell, fractions at full precision."""
-    plain = [c[:-len(TAIL_MARK)] if c.endswith(TAIL_MARK) else c for c in table.columns]
-    out = []
-    for label, vals in table.rows:
-        for col, v in zip(plain, vals):
-            if v is not None:
-                metric = v.metric + ("_gain" if v.gain else "")
-                out.append({"row": label, "column": col, "metric": metric, "mean": v.mean, "std": v.std,
-                            "n": v.n, "seeds": ";".join(map(str, v.seeds)),
-                            "values": ";".join(f"{x!r}" for x in v.values),
-                            "wins": v.wins if v.gain else None})
-    return pd.DataFrame(out, columns=CSV_COLUMNS).astype({"n": "Int64", "wins": "Int64"})
+STYLE = "table{border-collapse:collapse;font:13px sans-serif}" + render.CELL_CSS + "p{font:12px sans-serif;color:#444}"
 
 
 def html(table):
-    """The Markdown table as a standalone HTML page (what `snakemake --report` shows)."""
-    from html import escape
-    head = "".join(f"<th>{escape(c)}</th>" for c in [table.corner] + list(table.columns))
-    body = "".join("<tr><th>" + escape(label) + "</th>" + "".join(f"<td>{escape(fmt(v))}</td>" for v in vals)
-                   + "</tr>" for label, vals in table.rows)
+    """The Markdown document as a standalone HTML page (what `snakemake --report` shows)."""
     notes = "".join(f"<p>{escape(n)}</p>" for n in [_seed_note(table)] + table.notes)
-    style = ("table{border-collapse:collapse;font:13px sans-serif}"
-             "td,th{border:1px solid #bbb;padding:3px 6px;white-space:nowrap;text-align:right}"
-             "tr>th:first-child{text-align:left}p{font:12px sans-serif;color:#444}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>"
-            f"<h3>{escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>{notes}</body></html>\n")
+    return render.page(f"<h3>{escape(table.title)}</h3>" + render.html(table) + notes, STYLE)
 
 
 def write_table(spec, out_csv, out_md, out_html=None):
     """Build the table of `spec` and write its CSV, Markdown (and HTML) atomically; returns the Table."""
     table = build_table(spec)
     with atomic_path(out_csv, suffix=".csv") as tmp:
-        frame(table).to_csv(tmp, index=False)
+        render.frame(table).to_csv(tmp, index=False)
     with atomic_path(out_md, suffix=".md") as tmp:
         tmp.write_text(markdown(table))
     if out_html:
         with atomic_path(out_html, suffix=".html") as tmp:
             tmp.write_text(html(table))
     return table
-
-
-def spec_inputs(spec):
-    """Every file a spec reads, for a Snakemake rule's input: the spec lists them all (the
-    pseudo_stats.json files of a KL table included)."""
-    found = []
-
-    def walk(x):
-        if isinstance(x, str) and x.endswith(".json"):
-            found.append(x)
-        elif isinstance(x, dict):
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
-    walk({k: v for k, v in spec.items() if k not in ("kind", "title", "corner", "label", "gains", "method")})
-    return list(dict.fromkeys(found))
-
-
-def load_spec(text):
-    """A spec given inline as JSON or as the path of a JSON file."""
-    if text.lstrip().startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DarsError(f"--spec: not valid JSON ({e})") from e
-    return read_json(text)
 
 
 def add_arguments(parser):
