@@ -37,7 +37,7 @@ onerror:
 
 rule all:
     input:
-        expand("results/{dataset}/split{split}/round{round}/{file}",
+        expand(f"{AGG}/{{file}}",
                dataset=config["dataset"], split=config["split"],
                round=range(1, config["rounds"] + 1), file=["miou.json", "methods.md"]),
         dars.paper.run_report_files(config, config["dataset"], config["split"], config["rounds"]),
@@ -46,10 +46,10 @@ rule all:
 
 rule paper:
     input:
-        expand("results/paper/{table}.html", table=dars.paper.TABLES),
-        expand("results/paper/{figure}.png", figure=dars.paper.FIGURES),
+        expand(f"{PAPER}/{{table}}.html", table=dars.paper.TABLES),
+        expand(f"{PAPER}/{{figure}}.png", figure=dars.paper.FIGURES),
 
 
 rule evidence:
     input:
-        "results/evidence/evidence.md",
+        f"{EVIDENCE}/evidence.md",

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from . import distributed as dd
+from .data.digests import file_sha256, list_digest
 from .io import DarsError, atomic_path
-from .manifest import file_sha256, list_digest
 
 
 def save_checkpoint(path, payload):
@@ -86,7 +86,7 @@ def fingerprint(settings, data):
     data the run trains on (dars.train.TrainData): the labeled list and its labels, the
     pseudo-label list and its labels (a new alpha makes new labels under the same list), the
     unlabeled list (the control's epoch length). Labels are digested from the size + sha256
-    records their stage wrote (dars.manifest)."""
+    records their stage wrote (dars.data.digests)."""
     parts = {"settings": settings.digest()}
     if data.init_ckpt:
         parts["teacher"] = file_sha256(data.init_ckpt)

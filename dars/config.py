@@ -8,20 +8,15 @@ from pathlib import Path
 
 from .data.layouts import DEFAULT_LAYOUT, check_dataset_labels, check_root, class_set, find_pairs
 from .io import DarsError
-from .pseudo import LABELERS
+from .paths import Stage, generated_root
 from .weights import check_present, departure
 
-PRESET_LABELERS = ("none",) + LABELERS  # none: the supervised control, no pseudo labels
 RESERVED = {"round0", "split", "data"}
 RECIPE_DEFAULTS = {"blur_kernel": None, "crop_pad": "end", "scale_reference": "input"}
 
 
-def generated_root(name):
-    """Where the `synthesize` rule writes a synthetic dataset."""
-    return f"results/{name}/data"
-
-
 def check(config):
+    """What the schema cannot say (it already restricts each preset's labeler to the known ones)."""
     datasets, methods = config["datasets"], config["methods"]
     if config["dataset"] not in datasets:
         raise DarsError(f"config key dataset: {config['dataset']!r} is not one of datasets: {sorted(datasets)}")
@@ -53,8 +48,6 @@ def check(config):
         where = f"config key methods.{name}"
         if name in RESERVED or not name.replace("_", "").isalnum():
             raise DarsError(f"{where}: preset names must be alphanumeric and not one of {sorted(RESERVED)}")
-        if preset["labeler"] not in PRESET_LABELERS:
-            raise DarsError(f"{where}.labeler: {preset['labeler']!r} is unknown; choose one of {PRESET_LABELERS}")
         if preset.get("prior", "labeled") != "labeled" and preset["labeler"] not in ("dars", "da"):
             raise DarsError(f"{where}.prior: only the dars and da labelers use a class prior")
         if preset.get("prior") == "sd" and preset.get("prior_source") not in datasets:
@@ -187,16 +180,6 @@ def schedule(config, dataset_name, split, method):
     return {k: preset.get(k, base.get(k, config["schedule"].get(k))) for k in ("alpha", "scale_enlarge")}
 
 
-def stage_parts(stage):
-    """The `{stage}` wildcard of a model's directory as (method, round, pretrain preset):
-    `round0` -> (None, 0, None); `round0_none` -> (None, 0, "none"); `dars/round2` -> ("dars", 2, None).
-    One wildcard serves the rules that act on any model (evaluate, infer, export)."""
-    if stage.startswith("round0"):
-        return None, 0, stage[len("round0_"):] or None
-    method, round_ = stage.split("/round")
-    return method, int(round_), None
-
-
 def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=None, split=None):
     """Resolved settings of one training run (round 0: method is None; `pretrain_preset` names a
     round-0 variant from `pretrain_presets`, e.g. the augmentation ablation)."""
@@ -259,18 +242,11 @@ def alpha(config, dataset_name, split, method, round_):
     return schedule(config, dataset_name, split, method)["alpha"][round_ - 1]
 
 
-def teacher_method(config, method, round_):
-    """The preset whose round `round_ - 1` model teaches `method`'s round `round_` (None: round 0).
-    A preset with `continues: X` branches off X's chain: it shares X's earlier rounds."""
-    if round_ <= 1:
-        return None
-    return config["methods"][method].get("continues") or method
-
-
 def run_identity(config, dataset_name, split, seed, method, round_, pretrain_preset=None):
     """What a miou.json records about the run that produced it."""
     s = train_settings(config, dataset_name, method, round_, seed, pretrain_preset, split)
     baseline = "baseline" if pretrain_preset is None else f"baseline_{pretrain_preset}"
+    teacher = (Stage.round0(pretrain_preset) if method is None else Stage(method, round_)).teacher(config)
     identity = {"dataset": dataset_name, "split": split, "seed": seed, "round": round_,
                 "method": method or baseline, "labeler": config["methods"][method]["labeler"] if method else None,
                 "alpha": alpha(config, dataset_name, split, method, round_) if method else None,
@@ -278,8 +254,7 @@ def run_identity(config, dataset_name, split, seed, method, round_, pretrain_pre
                 "pretrain_preset": pretrain_preset,
                 "augment": {k: s[k] for k in ("rotate", "blur", "flip")},
                 "source": dataset(config, dataset_name).get("source"),
-                "teacher": (f"{teacher_method(config, method, round_)}/round{round_ - 1}" if round_ > 1
-                            else "round0" if round_ == 1 else None)}
+                "teacher": teacher.directory if teacher else None}
     # Only when there is one: the params (and so the runs) of the other settings stay as they were.
     start = departure(s["model"], s["backbone_weights"])
     if start:

@@ -8,7 +8,6 @@ import shlex
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 
@@ -124,6 +123,7 @@ def write_text_lines(path, lines):
 
 def read_image(path) -> np.ndarray:
     """RGB uint8 image; a clear error if missing or unreadable."""
+    import cv2  # here, not at the top: the plan imports this module and reads no image (no OpenCV)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise DarsError(f"{path}: image missing or unreadable")
@@ -132,6 +132,7 @@ def read_image(path) -> np.ndarray:
 
 def read_label(path) -> np.ndarray:
     """Single-channel uint8 label map; a clear error if missing or not single-channel."""
+    import cv2
     lab = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if lab is None:
         raise DarsError(f"{path}: label map missing or unreadable")
@@ -142,6 +143,7 @@ def read_label(path) -> np.ndarray:
 
 def write_png(path, array: np.ndarray, rgb=False):
     """Write a PNG atomically (RGB arrays are converted to OpenCV's BGR order)."""
+    import cv2
     if rgb:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     with atomic_path(path, suffix=".png") as tmp:

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from .classes import IGNORE
+from .data.digests import file_record, write_manifest
 from .data.lists import write_list
 from .io import DarsError, atomic_dir, atomic_path, read_json, read_label, rebuild_hint, write_json, write_png
 from .log import Progress
-from .manifest import file_record, write_manifest
 from .metrics import kl_divergence
 from .shards import Shard
 

@@ -6,12 +6,12 @@ import sys
 import dars.config
 import dars.console
 import dars.evidence
-import dars.finding
-import dars.manifest
 import dars.figures
+import dars.finding
+import dars.inputs
+import dars.manifest
 import dars.paper
 import dars.paths
-import dars.prior
 import dars.tables
 from dars.io import DarsError
 
@@ -26,21 +26,24 @@ except DarsError as e:
 # a directory named in --forcerun is being rebuilt, so it may be stale.
 try:
     if workflow.is_main_process:
-        dars.manifest.check_directory_outputs("results", rebuilding=dars.manifest.forcerun_targets(sys.argv))
+        dars.manifest.check_directory_outputs(rebuilding=dars.manifest.forcerun_targets(sys.argv))
 except DarsError as e:
     print(f"Error: {e}", file=sys.stderr)
     raise SystemExit(1) from None
 
-# Pipeline paths, in one block. A run is a dataset/split/seed; its stages are round0 (and
-# round0_<preset>) and <method>/round<k>. Each job logs and times itself under the same path.
+# Pipeline paths, in one block (the results tree is dars.paths). A run is a dataset/split/seed;
+# its stages are round0 (and round0_<preset>) and <method>/round<k> (dars.paths.Stage). Each job
+# logs and times itself under the same path.
 RUN = dars.paths.RUN          # results/{dataset}/split{split}/seed{seed}
 STAGE = f"{RUN}/{{stage}}"    # round0, round0_<preset> or <method>/round<k>
 STAGE0 = f"{RUN}/{{stage0}}"  # round0 or round0_<preset> (pretrain)
 ROUND = f"{RUN}/{{method}}/round{{round}}"  # self-training round k >= 1
 AGG = dars.paths.AGG          # results/{dataset}/split{split}/round{round}: over seeds
-PAPER = "results/paper"
-EVIDENCE = "results/evidence"
-FINDING = dars.finding.FINDING  # results/{dataset}/split{split}/finding (the default target's)
+DATA = dars.paths.DATA        # results/{dataset}/data: a generated dataset
+SOURCE_PRIOR = dars.paths.SOURCE_PRIOR  # results/{dataset}/prior_sd.json
+PAPER = dars.paths.PAPER
+EVIDENCE = dars.paths.EVIDENCE
+FINDING = dars.paths.FINDING  # results/{dataset}/split{split}/finding (the default target's)
 LOGS = "logs/{dataset}/split{split}/seed{seed}"
 BENCHMARKS = "benchmarks/{dataset}/split{split}/seed{seed}"
 AGG_LOGS = "logs/{dataset}/split{split}/round{round}"
@@ -48,7 +51,7 @@ AGG_BENCHMARKS = "benchmarks/{dataset}/split{split}/round{round}"
 # Every rule runs in this environment under `--software-deployment-method conda`.
 ENV = "../../envs/dars.yaml"
 METHODS = "|".join(map(re.escape, config["methods"]))
-PRETRAIN_PRESETS = "|".join(map(re.escape, config.get("pretrain_presets", {}))) or "(?!)"
+PRETRAIN_PRESETS = config.get("pretrain_presets", {})
 SHARDS = range(config["num_shards"])
 
 wildcard_constraints:
@@ -58,8 +61,8 @@ wildcard_constraints:
     round=r"\d+",
     shard=r"\d+",
     method=METHODS,
-    stage0=rf"round0|round0_({PRETRAIN_PRESETS})",
-    stage=rf"round0|round0_({PRETRAIN_PRESETS})|({METHODS})/round\d+",
+    stage0=dars.paths.stage_pattern(presets=PRETRAIN_PRESETS),
+    stage=dars.paths.stage_pattern(config["methods"], PRETRAIN_PRESETS),
     table="|".join(dars.paper.TABLES),
     figure="|".join(dars.paper.FIGURES),
 
@@ -105,18 +108,16 @@ def get_dataset_train_files(wildcards):
     """Input of the rules that read the train labels (split, the sd prior): a real dataset's
     train images and labels (its UDA source's too), listed once per tree, so that an edited
     label reruns the split and everything after it."""
-    from dars.manifest import input_files
     # The val set is listed too, not as an input (an edited val label reruns evaluation only):
     # one that cannot be evaluated in full fails the plan of every target, before any training.
-    _config(input_files, wildcards.dataset, "val")
-    return get_dataset_files(wildcards) + _config(input_files, wildcards.dataset)
+    _config(dars.inputs.input_files, wildcards.dataset, "val")
+    return get_dataset_files(wildcards) + _config(dars.inputs.input_files, wildcards.dataset)
 
 
 def get_dataset_val_files(wildcards):
     """Input of the rules that read the val labels (evaluate, the td prior): a real dataset's val
     images and labels, so that an edited val label reruns them."""
-    from dars.manifest import input_files
-    return _config(input_files, wildcards.dataset, "val")
+    return _config(dars.inputs.input_files, wildcards.dataset, "val")
 
 
 def get_split_args(wildcards):
@@ -144,13 +145,17 @@ def get_split_list_file(wildcards):
     return lists.get(wildcards.split) or lists.get(int(wildcards.split)) or []
 
 
-def get_train_settings(wildcards):
+def trained_stage(wildcards):
+    """The stage a training rule makes: pretrain's {stage0}, train's {method}/round{round}."""
     if "stage0" in wildcards.keys():
-        method, round_, preset = dars.config.stage_parts(wildcards.stage0)
-    else:
-        method, round_, preset = wildcards.method, int(wildcards.round), None
-    return json.dumps(_config(dars.config.train_settings, wildcards.dataset, method, round_,
-                              int(wildcards.seed), preset, int(wildcards.split)))
+        return dars.paths.Stage.parse(wildcards.stage0)
+    return dars.paths.Stage(wildcards.method, int(wildcards.round))
+
+
+def get_train_settings(wildcards):
+    stage = trained_stage(wildcards)
+    return json.dumps(_config(dars.config.train_settings, wildcards.dataset, stage.method, stage.round,
+                              int(wildcards.seed), stage.preset, int(wildcards.split)))
 
 
 def get_predict_settings(wildcards):
@@ -172,27 +177,22 @@ def get_predict_settings(wildcards):
 def check_backbone_weights(wildcards):
     """Input of the training rules: nothing, but a run that starts from a backbone file that is
     missing fails the plan (also under -n), naming the file, its folder and the opt-out."""
-    if "stage0" in wildcards.keys():
-        method, round_, preset = dars.config.stage_parts(wildcards.stage0)
-    else:
-        method, round_, preset = wildcards.method, int(wildcards.round), None
-    _config(dars.config.check_backbone_weights, wildcards.dataset, method, round_, preset, int(wildcards.split))
+    stage = trained_stage(wildcards)
+    _config(dars.config.check_backbone_weights, wildcards.dataset, stage.method, stage.round, stage.preset,
+            int(wildcards.split))
     return []
 
 
 def get_run_identity(wildcards):
-    method, round_, preset = dars.config.stage_parts(wildcards.stage)
+    stage = dars.paths.Stage.parse(wildcards.stage)
     return json.dumps(dars.config.run_identity(
-        config, wildcards.dataset, int(wildcards.split), int(wildcards.seed), method, round_, preset))
+        config, wildcards.dataset, int(wildcards.split), int(wildcards.seed), stage.method, stage.round, stage.preset))
 
 
 def get_teacher_dir(wildcards):
     """Directory of the teacher of round {round}: round 0 for round 1, else the previous round of
     this preset's chain (or of the preset it `continues`)."""
-    r = int(wildcards.round)
-    if r == 1:
-        return f"{RUN}/round0"
-    return f"{RUN}/{dars.config.teacher_method(config, wildcards.method, r)}/round{r - 1}"
+    return f"{RUN}/{dars.paths.Stage(wildcards.method, int(wildcards.round)).teacher(config)}"
 
 
 def get_teacher_checkpoint(wildcards):
@@ -229,7 +229,7 @@ def get_seed_runs(wildcards):
 def get_method_runs(wildcards):
     """Per-seed miou.json files of round 0 and of every method run to {round} (dars.finding)."""
     w = dict(wildcards.items())
-    return (expand(f"{RUN}/round0/miou.json", seed=config["seeds"], **w)
+    return (expand(f"{RUN}/{dars.paths.Stage.round0()}/miou.json", seed=config["seeds"], **w)
             + expand(f"{ROUND}/miou.json", seed=config["seeds"],
                      method=dars.config.round_methods(config, int(wildcards.round)), **w))
 
@@ -238,7 +238,7 @@ def get_synthetic_args(wildcards):
     gen = config["datasets"][wildcards.dataset].get("synthetic")
     if gen is None:
         raise WorkflowError(f"dataset {wildcards.dataset} is not synthetic: set datasets.{wildcards.dataset}.root "
-                            "to its directory instead of asking for results/{wildcards.dataset}/data")
+                            f"to its directory instead of asking for {dars.paths.generated_root(wildcards.dataset)}")
     return [arg for k, v in gen.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
 
 
@@ -256,7 +256,7 @@ def get_method_prior(wildcards):
     if source == "td":
         return f"{RUN}/prior_td.json".format(**dict(wildcards.items()))
     if source == "sd":
-        return f"results/{config['methods'][wildcards.method]['prior_source']}/prior_sd.json"
+        return dars.paths.source_prior(config["methods"][wildcards.method]["prior_source"])
     if source == "est":
         return f"{ROUND}/prior_est.json".format(**dict(wildcards.items()))
     return f"{RUN}/prior.json".format(**dict(wildcards.items()))
@@ -265,7 +265,7 @@ def get_method_prior(wildcards):
 def get_truth_prior(wildcards):
     """Input of the prior rules: the val labels' prior (the truth each prior records its D_KL to,
     after it is fixed), where the dataset has val labels; else nothing."""
-    if not _config(dars.prior.has_val_labels, wildcards.dataset):
+    if not _config(dars.inputs.has_val_labels, wildcards.dataset):
         return []
     return f"{RUN}/prior_td.json".format(**dict(wildcards.items()))
 

@@ -2,7 +2,7 @@
 # domain game (the GTA5 stand-in) in GTA5 layout.
 rule synthesize:
     output:
-        directory("results/{dataset}/data"),
+        directory(DATA),
     params:
         args=get_synthetic_args,
     log:

@@ -69,7 +69,7 @@ rule distribution_sd:
     input:
         get_dataset_train_files,
     output:
-        "results/{dataset}/prior_sd.json",
+        SOURCE_PRIOR,
     params:
         root=get_dataset_root,
         layout=get_layout,
