@@ -8,7 +8,7 @@ import pytest
 import yaml
 from test_workflow import REPO, snakemake, tiny_config
 
-from dars import evidence, records, tables
+from dars import evidence, records, render
 from dars.io import read_label, write_json
 
 
@@ -81,7 +81,7 @@ def test_paired_gain_is_the_per_seed_difference():
     assert g.gain and g.n == 3 and g.seeds == (0, 1, 2)
     assert g.mean == pytest.approx(np.mean(d)) and g.std == pytest.approx(np.std(d, ddof=1))
     assert g.wins == 2  # two of three differences have the mean's (positive) sign
-    assert tables.fmt(g) == f"+{100 * np.mean(d):.1f} ± {100 * np.std(d, ddof=1):.1f} [2/3]"
+    assert render.fmt(g) == f"+{100 * np.mean(d):.1f} ± {100 * np.std(d, ddof=1):.1f} [2/3]"
     assert records.paired_gain(a, value([7], [0.1])) is None
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dars import tables
+from dars import render, tables
 from dars.io import DarsError, write_json
 from dars.records import Value
 
@@ -54,7 +54,7 @@ def test_per_class_numbers_tail_and_gains(runs, tmp_path):
             "gains": [["DARS", "Baseline"]]}
     tables.write_table(spec, tmp_path / "s4.csv", tmp_path / "s4.md")
     csv = pd.read_csv(tmp_path / "s4.csv")
-    assert list(csv.columns) == tables.CSV_COLUMNS
+    assert list(csv.columns) == render.CSV_COLUMNS
     pole = cell(csv, "DARS", "pole")
     assert pole["mean"] == pytest.approx(0.16) and pole["std"] == pytest.approx(np.std([.12, .15, .21], ddof=1))
     assert pole["n"] == 3 and pole["seeds"] == "0;1;2"
@@ -129,7 +129,7 @@ def test_sweep_orientations_and_reference(runs, tmp_path):
     assert table.columns == ["mIoU (%)"] and [r[0] for r in table.rows] == ["(0.5, 1.5)"]
     kl = tables.build_table({"kind": "sweep", "metric": "kl_true_pseudo", "columns": {"a": runs["dars"]},
                              "pseudo_stats": {"a": pseudo_stats(runs["dars"])}})
-    assert tables.fmt(kl.rows[0][1][0]) == "0.0130 ± 0.0036"
+    assert render.fmt(kl.rows[0][1][0]) == "0.0130 ± 0.0036"
 
 
 def test_iterative(runs, tmp_path):
@@ -190,9 +190,36 @@ def test_kl_table(runs, tmp_path):
 
 
 def test_gain_never_negative_zero():
-    assert tables.fmt(Value("miou", -1e-5, gain=True)) == "+0.0"
-    assert tables.fmt(Value("miou", -0.012, gain=True)) == "-1.2"
-    assert tables.fmt(Value("kl_true_pseudo", 0.01234, 0.001, 2)) == "0.0123 ± 0.0010"
+    assert render.fmt(Value("miou", -1e-5, gain=True)) == "+0.0"
+    assert render.fmt(Value("miou", -0.012, gain=True)) == "-1.2"
+    assert render.fmt(Value("kl_true_pseudo", 0.01234, 0.001, 2)) == "0.0123 ± 0.0010"
+
+
+def test_one_number_format_at_two_precisions():
+    gain = Value("miou", 0.01234, 0.0051, 3, gain=True, wins=2)
+    assert render.fmt(gain) == "+1.2 ± 0.5 [2/3]"
+    assert render.fmt(gain, decimals=2) == "+1.23 ± 0.51 [2/3]"
+    assert render.fmt(Value("miou", 0.5, n=1), decimals=2) == "50.00"  # one seed: no ±
+    assert render.fmt(None) == "–" and render.fmt(Value("iou", float("nan")), missing="-") == "-"
+    assert render.fmt(Value("steps", 120.0, n=1)) == "120"
+
+
+def test_one_table_in_every_format():
+    table = render.Table("T", "method", ["mIoU", "note"],
+                         [("a|b", [Value("miou", 0.5, 0.01, 2, seeds=(0, 1), values=(0.49, 0.51)), "text"]),
+                          ("longer label", [None, "x"])], [])
+    assert render.markdown(table) == ("| method | mIoU | note |\n|:---|---:|---:|\n| a\\|b | 50.0 ± 1.0 | text |\n"
+                                      "| longer label | – | x |\n")
+    assert render.text(table).splitlines() == ["method              mIoU  note",
+                                               "------------  ----------  ----",
+                                               "a|b           50.0 ± 1.0  text",
+                                               "longer label           –     x"]
+    assert render.html(table) == ("<table><tr><th>method</th><th>mIoU</th><th>note</th></tr><tr><th>a|b</th>"
+                                  "<td>50.0 ± 1.0</td><td>text</td></tr><tr><th>longer label</th><td>–</td>"
+                                  "<td>x</td></tr></table>")
+    csv = render.frame(table)  # Values only: text cells are labels, None is no measurement
+    assert csv[["row", "column", "metric", "mean", "n", "seeds", "values"]].values.tolist() == [
+        ["a|b", "mIoU", "miou", 0.5, 2, "0;1", "0.49;0.51"]]
 
 
 def test_cli(runs, tmp_path):
