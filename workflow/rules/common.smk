@@ -146,7 +146,7 @@ def get_split_list_file(wildcards):
 
 
 def trained_stage(wildcards):
-    """The stage a training rule makes: pretrain's {stage0}, train's {method}/round{round}."""
+    """The stage that pretrain ({stage0}) or train ({method}/round{round}) makes."""
     if "stage0" in wildcards.keys():
         return dars.paths.Stage.parse(wildcards.stage0)
     return dars.paths.Stage(wildcards.method, int(wildcards.round))
