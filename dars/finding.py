@@ -19,12 +19,10 @@ from pathlib import Path
 
 from .config import round_methods
 from .io import DarsError
+from .paths import FINDING
 from .specs import evidence_spec, load_spec
 
 FILES = ("md", "csv", "html", "txt")
-
-
-FINDING = "results/{dataset}/split{split}/finding"
 
 
 def finding_file(config, ext):

@@ -10,8 +10,8 @@ by their role (dars.specs.Row: round 0, the control, a labeler), never by their 
 Spec building only: it imports no pandas or renderer (a dry run builds these specs)."""
 from .config import dataset, layout_of, round_methods
 from .io import DarsError
-from .paths import report_file, run_file, seed_file, stage
-from .specs import CONTROL, ROUND0, first, method_prior, typed_rows, versus
+from .paths import Stage, report_file, run_file, seed_file
+from .specs import CONTROL, ROUND0, first, method_prior, preset_stage, typed_rows, versus
 
 TABLES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7")
 FIGURES = ("panels", "predictions", "class_distribution", "iou_bars")
@@ -72,15 +72,15 @@ class _Paper:
         t = {}
         t["s1"] = dict(base, kind="sweep", corner="alpha (round 2)",
                        title=f"Table S1: labeling ratio alpha of round {last} ({self.ds}, {frac} split, DARS)",
-                       columns={k: self.cell(stage(v, last)) for k, v in p["alpha_sweep"].items()},
-                       reference={"round 1": self.cell(stage(self.dars.preset, 1))} if self.dars else {})
+                       columns={k: self.cell(preset_stage(v, last)) for k, v in p["alpha_sweep"].items()},
+                       reference={"round 1": self.cell(Stage(self.dars.preset, 1))} if self.dars else {})
         t["s2"] = dict(base, kind="sweep", orientation="column", corner="(beta_min, beta_max)",
                        title=f"Table S2: scale-range enlargement of round {last} ({self.ds}, {frac} split, DARS)",
-                       rows={k: self.cell(stage(v, last)) for k, v in p["scale_sweep"].items()})
+                       rows={k: self.cell(preset_stage(v, last)) for k, v in p["scale_sweep"].items()})
         t["s3"] = dict(base, kind="sweep", orientation="column", corner="augmentation",
                        title=f"Table S3: augmentation ablation under full supervision ({self.ds}, all labels, round 0)",
-                       rows={k: self.cell(f"round0_{v}", split=1) for k, v in p["augment_ablation"].items()})
-        rows = {k: self.cell(stage(v, 1)) for k, v in p["compare"].items()}
+                       rows={k: self.cell(Stage.round0(v), split=1) for k, v in p["augment_ablation"].items()})
+        rows = {k: self.cell(preset_stage(v, 1)) for k, v in p["compare"].items()}
         gains = _paired_comparisons(self.compare, versus(self.compare))
         t["s4"] = dict(base, kind="per_class", corner="method",
                        title=f"Table S4: per-class IoU at round 1 ({self.ds}, {frac} split)",
@@ -97,19 +97,19 @@ class _Paper:
         control = first(self.compare, CONTROL)
         columns = {}
         for n in p["iterative_splits"]:
-            col = {"baseline": self.cell(ROUND0, split=n),
-                   "rounds": [self.cell(stage(dars, r), split=n) for r in range(1, last + 1)]}
+            col = {"baseline": self.cell(Stage.round0(), split=n),
+                   "rounds": [self.cell(Stage(dars, r), split=n) for r in range(1, last + 1)]}
             if control:
-                col["supervised"] = self.cell(stage(control.preset, last), split=n)
+                col["supervised"] = self.cell(Stage(control.preset, last), split=n)
             columns[f"1/{n}"] = col
         return dict(base, kind="iterative", method="DARS",
                     title=f"Table S5: iterative self-training ({self.ds}, mIoU %)", columns=columns,
-                    oracle={"oracle (full labels)": self.cell(ROUND0, split=1)})
+                    oracle={"oracle (full labels)": self.cell(Stage.round0(), split=1)})
 
     def uda_tables(self, base):
         """S6 (per-class IoU) and S7 (pseudo-label distribution) of domain adaptation, round 1."""
         compare = self.p["uda_compare"]
-        uda_rows = {k: self.cell(stage(v, 1), ds=self.uda, split=0) for k, v in compare.items()}
+        uda_rows = {k: self.cell(preset_stage(v, 1), ds=self.uda, split=0) for k, v in compare.items()}
         s6 = dict(base, kind="per_class", corner="method",
                   title=f"Table S6: per-class IoU at round 1, domain adaptation ({self.uda})",
                   rows=uda_rows, val_prior=self.val_prior(self.uda),
@@ -117,7 +117,7 @@ class _Paper:
         s7 = dict(base, kind="kl", corner="method", baseline=next(iter(uda_rows)),
                   title=f"Table S7: pseudo-label distribution vs the true target distribution ({self.uda}, round 1)",
                   rows=uda_rows,
-                  pseudo_stats={k: self.cell(stage(v, 1), ds=self.uda, split=0, file="pseudo_stats.json")
+                  pseudo_stats={k: self.cell(Stage(v, 1), ds=self.uda, split=0, file="pseudo_stats.json")
                                 for k, v in compare.items() if _pseudo_labeled(self.config, v)},
                   priors=self.priors(compare, self.uda, 0))
         s6["priors"] = s7["priors"]
@@ -131,25 +131,25 @@ class _Paper:
     def figures(self):
         p, last, seed = self.p, self.last, self.seeds[0]
         labelers = {r.label: r.preset for r in self.compare if r.role in LABELERS}
-        runs = {f"{k} r1": run_file(self.ds, self.split, seed, stage(v, 1), "pseudo_labels.txt")
+        runs = {f"{k} r1": run_file(self.ds, self.split, seed, Stage(v, 1), "pseudo_labels.txt")
                 for k, v in labelers.items()}
         dars = self.dars.preset if self.dars else "dars"
         if self.dars:
-            runs[f"{self.dars.label} r{last}"] = run_file(self.ds, self.split, seed, stage(dars, last),
+            runs[f"{self.dars.label} r{last}"] = run_file(self.ds, self.split, seed, Stage(dars, last),
                                                           "pseudo_labels.txt")
         images = dict(root=self.root, layout=layout_of(dataset(self.config, self.ds)), num_images=p["figure_images"])
         f = {}
         f["panels"] = dict(kind="panels", **images, runs=runs,
-                           pseudo_list=run_file(self.ds, self.split, seed, stage(dars, 1), "pseudo_labels.txt"),
+                           pseudo_list=run_file(self.ds, self.split, seed, Stage(dars, 1), "pseudo_labels.txt"),
                            title=f"Pseudo labels ({self.ds}, {1}/{self.split} split, seed {seed})")
         f["predictions"] = dict(kind="predictions", **images,
-                                checkpoints={k: run_file(self.ds, self.split, seed, stage(v, 1), "model.pt")
+                                checkpoints={k: run_file(self.ds, self.split, seed, preset_stage(v, 1), "model.pt")
                                              for k, v in p["compare"].items()})
         f["class_distribution"] = dict(
             kind="class_distribution", prior=seed_file(self.ds, self.split, seed, "prior.json"),
-            runs={k: self.cell(stage(v, 1), file="pseudo_stats.json") for k, v in labelers.items()})
+            runs={k: self.cell(Stage(v, 1), file="pseudo_stats.json") for k, v in labelers.items()})
         f["iou_bars"] = dict(kind="iou_bars", min_seeds=self.min_seeds, val_prior=self.val_prior(self.ds),
-                             runs={k: self.cell(stage(v, 1)) for k, v in p["compare"].items()})
+                             runs={k: self.cell(preset_stage(v, 1)) for k, v in p["compare"].items()})
         return f
 
 
@@ -170,7 +170,7 @@ def run_specs(config, dataset, split, round_):
     paired gains, the pseudo-label statistics, the class distributions and the per-class IoU."""
     seeds, methods = config["seeds"], round_methods(config, round_)
     presets = {"round 0": ROUND0, **{m: m for m in methods}}
-    rows = {label: _cell(dataset, split, seeds, stage(p, round_)) for label, p in presets.items()}
+    rows = {label: _cell(dataset, split, seeds, preset_stage(p, round_)) for label, p in presets.items()}
     labelers = [m for m in methods if _pseudo_labeled(config, m)]
     val_prior = seed_file(dataset, split, seeds[0], "prior_td.json")
     what = f"{dataset}, 1/{split} split, round {round_}"
@@ -180,7 +180,7 @@ def run_specs(config, dataset, split, round_):
         "iou_bars": dict(kind="iou_bars", runs=rows, val_prior=val_prior, title=f"Per-class IoU ({what})"),
     }
     if labelers:
-        stats = {m: _cell(dataset, split, seeds, stage(m, round_), "pseudo_stats.json") for m in labelers}
+        stats = {m: _cell(dataset, split, seeds, Stage(m, round_), "pseudo_stats.json") for m in labelers}
         specs["pseudo_labels"] = dict(kind="kl", corner="method", baseline=labelers[0],
                                       rows={m: rows[m] for m in labelers}, pseudo_stats=stats,
                                       title=f"Pseudo labels vs the unlabeled images' true distribution ({what})")

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from .io import DarsError, read_json
-from .paths import run_file, seed_file, stage
+from .paths import Stage, run_file, seed_file, source_prior
 
 ROUND0 = "round0"  # the preset name of round 0 (the supervised baseline / source-only model)
 CONTROL = "control"  # a preset with labeler none: labeled images only, the students' compute
@@ -46,6 +46,11 @@ def role(config, preset):
 def typed_rows(config, presets):
     """[Row] of a {label: preset} mapping from config, in its order."""
     return [Row(label, preset, role(config, preset)) for label, preset in presets.items()]
+
+
+def preset_stage(preset, round_):
+    """The stage of a row's preset at `round_`: a round0 row is round 0's model at every round."""
+    return Stage.round0() if preset == ROUND0 else Stage(preset, round_)
 
 
 def first(rows_, role_):
@@ -95,9 +100,9 @@ def method_prior(config, ds, split, seed, preset, round_=1):
         return None
     source = m.get("prior", "labeled")
     if source == "sd":
-        return f"results/{m['prior_source']}/prior_sd.json"
+        return source_prior(m["prior_source"])
     if source == "est":
-        return run_file(ds, split, seed, stage(preset, round_), "prior_est.json")
+        return run_file(ds, split, seed, Stage(preset, round_), "prior_est.json")
     return seed_file(ds, split, seed, "prior_td.json" if source == "td" else "prior.json")
 
 
@@ -140,12 +145,12 @@ def _comparisons(methods, control, round2):
 
 def _evidence_stages(control, methods, split, round2):
     """row label -> (stage, split) of its runs."""
-    stages = {"round 0": (ROUND0, split), "oracle (all labels)": (ROUND0, 1),
-              f"{control} r1": (stage(control, 1), split)}
-    stages.update({f"{label} r1": (stage(name, 1), split) for label, name in methods.items()})
+    stages = {"round 0": (Stage.round0(), split), "oracle (all labels)": (Stage.round0(), 1),
+              f"{control} r1": (Stage(control, 1), split)}
+    stages.update({f"{label} r1": (Stage(name, 1), split) for label, name in methods.items()})
     if round2:
-        stages[f"{control} r2"] = (stage(control, 2), split)
-        stages.update({f"{label} r2": (stage(methods[label], 2), split) for label in round2})
+        stages[f"{control} r2"] = (Stage(control, 2), split)
+        stages.update({f"{label} r2": (Stage(methods[label], 2), split) for label in round2})
     return stages
 
 
@@ -171,7 +176,8 @@ def evidence_spec(config, num_shards=None, section=None):
             "root": config["datasets"][ds]["root"],
             "val_prior": seed_file(ds, split, seeds[0], "prior_td.json"),
             "split_json": [seed_file(ds, split, seed, "split/split.json") for seed in seeds],
-            "teacher_shards": [[run_file(ds, split, seed, ROUND0, f"shards/{k}") for k in shards] for seed in seeds]}
+            "teacher_shards": [[run_file(ds, split, seed, Stage.round0(), f"shards/{k}") for k in shards]
+                               for seed in seeds]}
 
 
 def evidence_inputs(spec):
