@@ -92,6 +92,18 @@ def spec_inputs(spec):
     return list(dict.fromkeys(found))
 
 
+def figure_inputs(spec):
+    """Every file a figure spec reads, for a Snakemake rule's input: the spec lists them all (a
+    panels figure names its runs' pseudo_labels.txt, a predictions figure its checkpoints)."""
+    found = []
+    for key in ("pseudo_list", "prior", "val_prior"):
+        found += [spec[key]] if isinstance(spec.get(key), str) else list(spec.get(key) or [])
+    for value in (spec.get("runs") or {}).values():
+        found += [value] if isinstance(value, str) else list(value)
+    found += list((spec.get("checkpoints") or {}).values())
+    return list(dict.fromkeys(map(str, found)))
+
+
 def method_prior(config, ds, split, seed, preset, round_=1):
     """The prior.json a preset's labeler aligned to at `round_` (the files the rules wire, see
     common.smk get_method_prior), or None for a preset that uses no prior (round 0, ST, CBST)."""

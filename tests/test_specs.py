@@ -97,6 +97,17 @@ def test_cross_references_are_checked_by_name(config):
         paper.table_spec(config, "s6")
 
 
+def test_figure_inputs_are_what_the_figure_reads(config):
+    panels = paper.figure_spec(config, "panels")
+    inputs = specs.figure_inputs(panels)
+    assert panels["pseudo_list"] in inputs and set(panels["runs"].values()) <= set(inputs)
+    assert len(inputs) == len(set(inputs))  # the DARS round-1 list is both a run and the image list
+    bars = paper.run_specs(config, "synthetic", 4, 1)["iou_bars"]
+    assert specs.figure_inputs(bars) == [bars["val_prior"]] + [f for files in bars["runs"].values() for f in files]
+    predictions = paper.figure_spec(config, "predictions")
+    assert specs.figure_inputs(predictions) == list(predictions["checkpoints"].values())
+
+
 def test_building_every_spec_imports_no_pandas():
     """What the workflow calls at DAG-build time (paper, evidence and finding specs, their input
     listings) runs without pandas or torch: a dry run never loads the renderers."""
@@ -107,7 +118,7 @@ config = yaml.safe_load(open("config.yaml"))
 for name in paper.TABLES:
     specs.spec_inputs(paper.table_spec(config, name))
 for name in paper.FIGURES:
-    paper.figure_spec(config, name)
+    specs.figure_inputs(paper.figure_spec(config, name))
 paper.run_report_files(config, "synthetic", 4, 2)
 specs.evidence_inputs(specs.evidence_spec(config))
 config.update(dataset="synthetic_evidence", split=8)
