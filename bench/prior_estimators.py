@@ -66,7 +66,7 @@ def labeled_posteriors(ckpt, root, pairs, settings=None, threads=None):
 
     from dars.classes import IGNORE
     from dars.data.dataset import ImageList
-    from dars.data.lists import image_id
+    from dars.data.layouts import image_id
     from dars.infer import sample_pixels
     from dars.slide import load_predictor
     predictor = load_predictor(ckpt, settings, threads)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dars.classes import CITYSCAPES_PIXEL_SHARE  # noqa: E402
 from dars.data.cityscapes import find_pairs  # noqa: E402
-from dars.data.lists import image_id  # noqa: E402
+from dars.data.layouts import image_id  # noqa: E402
 from dars.data.transforms import resize_pair, to_tensors  # noqa: E402
 from dars.io import read_image  # noqa: E402
 from dars.pseudo import compute_thresholds, confidence_histogram, label_image  # noqa: E402

@@ -1,5 +1,7 @@
 """The 19 Cityscapes evaluation classes, their colours, id mappings and real pixel shares;
-below them, the class set of every supported dataset layout (Cityscapes, GTA5, ScanNet, VOC)."""
+below them, the class set of every supported dataset layout (Cityscapes, GTA5, ScanNet, VOC).
+Code outside dars.data names and colours classes through a layout's ClassSet
+(dars.data.layouts.class_set), never through the Cityscapes constants."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,13 +46,6 @@ def train_ids_to_label_ids(train_ids: np.ndarray) -> np.ndarray:
     """Map trainIds back to labelIds for the official evaluator; ignore becomes 0 (unlabeled)."""
     lut = np.zeros(256, dtype=np.uint8)
     lut[:NUM_CLASSES] = TRAINID_TO_LABELID
-    return lut[train_ids]
-
-
-def colorize(train_ids: np.ndarray) -> np.ndarray:
-    """RGB rendering of a trainId map in Cityscapes colours, ignore in black."""
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[:NUM_CLASSES] = PALETTE
     return lut[train_ids]
 
 
@@ -124,8 +119,8 @@ def voc_palette(n=256) -> np.ndarray:
     return palette
 
 
-# The class sets of the dataset layouts (dars.data.layouts maps each layout to one; its
-# class_set(layout) is the resolver).
+# The class sets of the dataset layouts (the CLASSES of each dars.data.<layout> module;
+# dars.data.layouts.class_set(layout) is the resolver).
 CITYSCAPES_CLASSES = ClassSet("cityscapes", CLASS_NAMES, PALETTE)
 # GTA5 labels use Cityscapes labelIds, so the source domain shares the 19 target classes.
 GTA5_CLASSES = ClassSet("gta5", CLASS_NAMES, PALETTE)

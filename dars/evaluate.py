@@ -5,7 +5,8 @@ import torch
 
 from . import slide
 from .data.dataset import ImageList, prefetched
-from .data.layouts import check_train_ids, class_set
+from .data.labelmaps import check_train_ids
+from .data.layouts import DEFAULT_LAYOUT, class_set
 from .data.splits import listed_pairs
 from .io import DarsError, read_json, write_json
 from .log import Progress
@@ -13,7 +14,8 @@ from .metrics import ConfusionMatrix
 from .settings import PREDICT_HELP, PredictSettings, json_argument
 
 
-def evaluate_stage(ckpt, root, out_json, settings=None, threads=None, run=None, split_json=None, layout="cityscapes"):
+def evaluate_stage(ckpt, root, out_json, settings=None, threads=None, run=None, split_json=None,
+                   layout=DEFAULT_LAYOUT):
     """Write miou.json for `ckpt` on `root`'s val images. `settings`: a
     dars.settings.PredictSettings or its dict (a window of None in slide mode is the
     checkpoint's training crop, the paper's protocol). `run` holds the run's identity
@@ -87,7 +89,7 @@ def add_arguments(a):
     a.add_argument("--settings", type=json_argument, default={}, help=PREDICT_HELP)
     a.add_argument("--run", type=json_argument, default={}, help="run identity recorded in the output (JSON)")
     a.add_argument("--split-json")
-    a.add_argument("--layout", default="cityscapes", help="dataset layout of --root (val images)")
+    a.add_argument("--layout", default=DEFAULT_LAYOUT, help="dataset layout of --root (val images)")
     a.add_argument("--threads", type=int)
     a.add_argument("--out", required=True)
 

@@ -16,54 +16,21 @@ server takes. Formats, under the output directory:
 cityscapesscripts finds a prediction by the pattern `<city>_<seq>_<frame>*.png` anywhere
 below its results folder (CITYSCAPES_RESULTS), and so does the benchmark server in a zip:
 point it at labelIds/, not at the output directory, whose color/ files match the pattern too.
+Each format is its layout's (the EXPORT of dars.data.<layout>).
 """
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from .classes import train_ids_to_label_ids, voc_palette
-from .data import scannet
+from .data import layouts
 from .data.dataset import ImageList, prefetched
-from .data.layouts import class_set, find_images, find_pairs, image_size
-from .data.lists import image_id
-from .io import DarsError, atomic_dir, atomic_path, write_json, write_png
+from .data.labelmaps import image_size
+from .data.layouts import DEFAULT_LAYOUT, class_set, find_images, find_pairs
+from .io import DarsError, atomic_dir, write_json
 from .log import Progress
 from .settings import PREDICT_HELP, PredictSettings, json_argument
 from .slide import load_predictor
-
-
-def _write_cityscapes(out, image_rel, train_ids, classes):
-    city, iid = Path(image_rel).parent.name, image_id(image_rel)
-    pred = f"labelIds/{city}/{iid}_pred_labelIds.png"
-    write_png(out / pred, train_ids_to_label_ids(train_ids))
-    write_png(out / "color" / city / f"{iid}_pred_color.png", classes.colorize(train_ids), rgb=True)
-    return pred
-
-
-def _write_voc(out, image_rel, train_ids, classes):
-    pred = f"index/{image_id(image_rel)}.png"
-    # A palette PNG, like VOC's SegmentationClass: the indices are the classes and it views in colour.
-    img = Image.fromarray(train_ids)
-    img.putpalette(voc_palette(256).tobytes())
-    with atomic_path(out / pred, suffix=".png") as tmp:
-        img.save(tmp, format="PNG")
-    return pred
-
-
-def _write_train_ids(out, image_rel, train_ids, classes):
-    iid = image_id(image_rel)
-    pred = f"trainIds/{iid}.png"
-    write_png(out / pred, train_ids)
-    write_png(out / "color" / f"{iid}.png", classes.colorize(train_ids), rgb=True)
-    return pred
-
-
-# layout -> (what the prediction PNGs hold, their writer); other layouts: train ids.
-FORMATS = {"cityscapes": ("labelIds", _write_cityscapes), "voc": ("index", _write_voc),
-           "scannet": ("nyu40", scannet.write_prediction)}
-TRAIN_IDS = ("trainIds", _write_train_ids)
 
 
 def export_items(layout, root, split):
@@ -82,7 +49,7 @@ def _check_classes(ckpt, meta, layout):
                         f"layout has {expected}; pass the --layout of the dataset the model was trained for")
 
 
-def export_stage(ckpt, root, split, out_dir, layout="cityscapes", settings=None, threads=None):
+def export_stage(ckpt, root, split, out_dir, layout=DEFAULT_LAYOUT, settings=None, threads=None):
     """Write the predictions of `ckpt` on `root`'s `split` images into the directory `out_dir`
     (replaced as a whole, and only once every file is written). `settings`: a
     dars.settings.PredictSettings or its dict, as for dars.evaluate.evaluate_stage. Returns
@@ -90,7 +57,7 @@ def export_stage(ckpt, root, split, out_dir, layout="cityscapes", settings=None,
     items = export_items(layout, root, split)  # a bad root or split fails before the model loads
     predictor = load_predictor(ckpt, settings, threads)
     _check_classes(ckpt, predictor.meta, layout)
-    fmt, write = FORMATS.get(layout, TRAIN_IDS)
+    fmt, write = layouts.layout(layout).EXPORT
     with atomic_dir(out_dir) as tmp:
         native, written = _write_predictions(tmp, predictor, Path(root), items, write, class_set(layout))
         record = _record(ckpt, predictor, layout, root, split, fmt, native, written)
@@ -139,7 +106,7 @@ def add_arguments(a):
     a.add_argument("--root", required=True)
     a.add_argument("--split", required=True, choices=["val", "test"])
     a.add_argument("--settings", type=json_argument, default={}, help=PREDICT_HELP)
-    a.add_argument("--layout", default="cityscapes", help="dataset layout of --root")
+    a.add_argument("--layout", default=DEFAULT_LAYOUT, help="dataset layout of --root")
     a.add_argument("--threads", type=int)
     a.add_argument("--out", required=True, help="directory to write (replaced only once complete)")
 

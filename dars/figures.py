@@ -3,7 +3,8 @@ run records are loaded and checked by dars/records.py, dataset images found by d
 
 `panels` (image | ground truth | pseudo labels of named runs) and `predictions` (image | ground
 truth | predictions of named checkpoints) are pixel grids composed with OpenCV, so label maps
-keep their exact Cityscapes colours (ignore in black) and the bytes are reproducible.
+keep the exact colours of their dataset's class set (ignore in black; the legend names that
+set's classes) and the bytes are reproducible.
 `class_distribution` and `iou_bars` are matplotlib charts; matplotlib is imported inside them
 (Agg canvas, no pyplot state) so that pipeline stages importing dars never pay for it.
 """
@@ -12,9 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .classes import CLASS_NAMES, PALETTE, colorize
-from .data.layouts import DEFAULT_LAYOUT, find_pairs, images_with_id, label_path
-from .data.lists import image_id, read_pseudo_list
+from .data.layouts import DEFAULT_LAYOUT, class_set, find_pairs, image_id, images_with_id, label_path
+from .data.lists import read_pseudo_list
 from .io import DarsError, atomic_path, read_image, read_label, write_png
 from .records import TAIL_SHARE, as_list, class_names, class_shares, load_cell, stat, tail_classes
 from .tables import TAIL_MARK, load_spec
@@ -43,9 +43,11 @@ def _fit(array, width, height, label):
     return array if array.shape[:2] == (height, width) else cv2.resize(array, (width, height), interpolation=interp)
 
 
-def _legend(width):
-    """Swatch and name of every class, plus ignore, wrapped to `width`."""
-    entries = [(tuple(int(c) for c in PALETTE[i]), n) for i, n in enumerate(CLASS_NAMES)] + [((0, 0, 0), "ignore")]
+def _legend(width, classes):
+    """Swatch and name of every class of `classes` (a dars.classes.ClassSet), plus ignore, wrapped
+    to `width`."""
+    entries = [(tuple(int(c) for c in classes.palette[i]), n) for i, n in enumerate(classes.names)]
+    entries.append(((0, 0, 0), "ignore"))
     cell_w, cell_h = 150, 24
     per_row = max(1, (width - 2 * GAP) // cell_w)
     rows = -(-len(entries) // per_row)
@@ -58,9 +60,10 @@ def _legend(width):
     return out
 
 
-def compose_grid(rows, titles, row_labels, out_png, panel_width=PANEL_WIDTH, legend=True):
+def compose_grid(rows, titles, row_labels, out_png, classes, panel_width=PANEL_WIDTH, legend=True):
     """rows: per image [RGB image, trainId map, ...]; one titled column per entry, image ids on the
-    left, a class legend below. Returns the RGB array written to `out_png`."""
+    left, a legend of `classes` (the dars.classes.ClassSet that colours the maps) below. Returns the
+    RGB array written to `out_png`."""
     w = int(panel_width)
     blocks, label_w, title_h = [], 26, 30
     header = [np.full((title_h, label_w, 3), 255, np.uint8)]
@@ -72,11 +75,11 @@ def compose_grid(rows, titles, row_labels, out_png, panel_width=PANEL_WIDTH, leg
         line = [np.rot90(_text_strip(name, h, label_w, 0.5))]
         for k, m in enumerate(maps):
             panel = _fit(np.ascontiguousarray(m), w, h, label=k > 0)
-            line += [np.full((h, GAP, 3), 255, np.uint8), colorize(panel) if k > 0 else panel]
+            line += [np.full((h, GAP, 3), 255, np.uint8), classes.colorize(panel) if k > 0 else panel]
         blocks += [np.full((GAP, line[0].shape[1] + len(maps) * (w + GAP), 3), 255, np.uint8),
                    np.concatenate(line, axis=1)]
     if legend:
-        blocks.append(_legend(blocks[0].shape[1]))
+        blocks.append(_legend(blocks[0].shape[1], classes))
     out = np.ascontiguousarray(np.concatenate(blocks, axis=0))
     write_png(out_png, out, rgb=True)
     return out
@@ -125,7 +128,7 @@ def _gt(root, label_rel):
 def panels_figure(root, runs, out_png, images=None, pseudo_list=None, num_images=3, panel_width=PANEL_WIDTH,
                   legend=True, layout=DEFAULT_LAYOUT):
     """S1-style: image | ground truth | pseudo labels of each run ({title: pseudo_labels.txt or
-    pseudo-label dir})."""
+    pseudo-label dir}), in the colours of the layout's class set."""
     if not runs:
         raise DarsError("panels: no runs given ({title: pseudo_labels.txt or pseudo-label dir})")
     index = {title: _pseudo_index(d) for title, d in runs.items()}
@@ -139,12 +142,14 @@ def panels_figure(root, runs, out_png, images=None, pseudo_list=None, num_images
             maps.append(read_label(index[title][iid]))
         rows.append(maps)
         names.append(iid)
-    return compose_grid(rows, ["image", "ground truth", *runs], names, out_png, panel_width, legend)
+    return compose_grid(rows, ["image", "ground truth", *runs], names, out_png, class_set(layout), panel_width,
+                        legend)
 
 
 def predictions_figure(root, checkpoints, out_png, images=None, num_images=3, resize=None, flip=True,
                        panel_width=PANEL_WIDTH, legend=True, layout=DEFAULT_LAYOUT):
-    """S2-style: image | ground truth | argmax prediction of each checkpoint ({title: model.pt}) on val."""
+    """S2-style: image | ground truth | argmax prediction of each checkpoint ({title: model.pt}) on val,
+    in the colours of the layout's class set."""
     import torch  # only this figure needs torch
 
     from .slide import load_model, predict_probs
@@ -159,7 +164,8 @@ def predictions_figure(root, checkpoints, out_png, images=None, num_images=3, re
             maps.append(predict_probs(model, image, resize, flip, "cpu").argmax(0).to(torch.uint8).numpy())
         rows.append(maps)
         names.append(image_id(image_rel))
-    return compose_grid(rows, ["image", "ground truth", *checkpoints], names, out_png, panel_width, legend)
+    return compose_grid(rows, ["image", "ground truth", *checkpoints], names, out_png, class_set(layout),
+                        panel_width, legend)
 
 
 # ---------------------------------------------------------------- charts (matplotlib)
@@ -195,7 +201,7 @@ def _width(groups, series):
 
 
 def _grouped_bars(ax, names, series, errors=None, colours=RUN_COLOURS):
-    """One group per class, one bar per series ({label: values}), Cityscapes order kept."""
+    """One group per class, one bar per series ({label: values}), in the records' class order."""
     x = np.arange(len(names))
     width = 0.8 / len(series)
     for k, (label, values) in enumerate(series.items()):

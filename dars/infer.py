@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from .data.dataset import ImageList, prefetched
-from .data.lists import image_id, read_list
+from .data.layouts import image_id
+from .data.lists import read_list
 from .io import DarsError
 from .log import Progress
 from .settings import PREDICT_HELP, PredictSettings, json_argument

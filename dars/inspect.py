@@ -1,8 +1,12 @@
 """Human-readable summaries of any stage output (`python -m dars inspect PATH`), and overlays.
 
 The kind of a path is recognised from its name and, for JSON, from its keys, so renamed or
-copied files still work. Large outputs (shards, directories of PNGs) are streamed one image
-at a time, so inspecting a full Cityscapes shard needs the memory of a single image.
+copied files still work. Classes are named (and label ids checked) by the class set of the
+dataset a path belongs to: the layout a JSON record names, else the dataset found around the
+path (dars.overlay.find_dataset), else the default layout's.
+
+Large outputs (shards, directories of PNGs) are streamed one image at a time, so inspecting a
+full Cityscapes shard needs the memory of a single image.
 """
 from collections import Counter
 from pathlib import Path
@@ -10,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .classes import CLASS_NAMES, IGNORE, NUM_CLASSES
-from .data.lists import image_id
+from .classes import IGNORE
+from .data import layouts
+from .data.layouts import image_id
 from .io import DarsError, read_json, read_label
+from .overlay import find_dataset
 from .overlay import overlay as _overlay
 from .records import is_aggregate
 from .shards import FORMAT as SHARD_FORMAT
@@ -55,54 +61,78 @@ def _table(headers, rows):
     return "\n".join([line([str(h) for h in headers]), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
-def _names(n, obj=None):
+def _class_set(path, root=None, obj=None):
+    """The class set (dars.classes.ClassSet) that names the classes of `path`: that of the layout
+    the JSON record `obj` names, else of the dataset found around the path, else the default
+    layout's."""
+    found = find_dataset(path, root)
+    for name in ((obj or {}).get("layout"), found and found[1]):
+        if name in layouts.LAYOUTS:
+            return layouts.class_set(name)
+    return layouts.class_set(layouts.DEFAULT_LAYOUT)
+
+
+def _names(n, classes, obj=None):
+    """Names of `n` classes: the record's own, else those of `classes` if it has n, else numbers."""
     names = (obj or {}).get("class_names")
     if names and len(names) == n:
         return list(names)
-    return list(CLASS_NAMES) if n == NUM_CLASSES else [f"class {i}" for i in range(n)]
+    return list(classes.names) if n == classes.num_classes else [f"class {i}" for i in range(n)]
 
 
 def inspect(path, overlay=None, root=None) -> str:
-    """Summary of any stage output; with `overlay`, also write image | ground truth | labels."""
+    """Summary of any stage output; with `overlay`, also write image | ground truth | labels.
+    `root`: the dataset root (of the overlay's images, and whose class set names the classes)."""
     path = Path(path)
     if overlay is not None:
         summary = _overlay(path, Path(overlay), root)
-        return _label_pngs([path], path) + "\n" + summary if path.suffix.lower() == ".png" else summary
+        if path.suffix.lower() != ".png":
+            return summary
+        return _label_pngs([path], path, _class_set(path, root)) + "\n" + summary
     if path.is_dir():
         shards = [path] if (path / "index.json").is_file() else sorted(p.parent for p in path.glob("*/index.json"))
         if shards:
-            return _shards(shards)
+            return _shards(shards, _class_set(path, root))
         pngs = sorted(path.rglob("*.png"))
         if pngs:
-            return _label_pngs(pngs, path)
+            return _label_pngs(pngs, path, _class_set(path, root))
         raise _unsupported(path, "a directory with no shards and no PNGs")
     if not path.is_file():
         raise DarsError(f"{path}: no such file or directory")
-    handlers = {".txt": _image_list, ".npy": _hist, ".pt": _checkpoint, ".pth": _checkpoint,
-                ".png": lambda p: _label_pngs([p], p)}
-    if path.suffix.lower() in handlers:
-        return handlers[path.suffix.lower()](path)
-    if path.suffix.lower() != ".json":
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return _image_list(path)
+    if suffix == ".json":
+        return _json(path, root)
+    handlers = {".npy": _hist, ".pt": _checkpoint, ".pth": _checkpoint,
+                ".png": lambda p, classes: _label_pngs([p], p, classes)}
+    if suffix not in handlers:
         raise _unsupported(path)
+    return handlers[suffix](path, _class_set(path, root))
+
+
+def _json(path, root=None):
+    """A JSON stage output, by its keys; its classes named by the layout it records, if any."""
     obj = read_json(path)
     if not isinstance(obj, dict):
         raise _unsupported(path, "JSON that is not an object")
+    classes = _class_set(path, root, obj)
     if obj.get("format") == SHARD_FORMAT:
-        return _shards([path.parent])
+        return _shards([path.parent], classes)
     if is_aggregate(obj) or ("iou" in obj and "miou" in obj):
-        return _miou(path, obj)
+        return _miou(path, obj, classes)
     if "num_labeled" in obj:
-        return _per_class_json(path, obj, "split description")
+        return _per_class_json(path, obj, "split description", classes)
     if "labeler" in obj or path.name in ("thresholds.json", "pseudo_stats.json"):
         # tau_bits, rho_num/rho_den encode tau and rho exactly; tp/on-gt counts are the inputs of precision
-        return _per_class_json(path, obj, f"pseudo-labeler output ({path.name})",
+        return _per_class_json(path, obj, f"pseudo-labeler output ({path.name})", classes,
                                skip=("tau_bits", "rho_num", "rho_den", "gt.tp", "gt.pseudo_on_gt", "gt.gt_pixels"))
     if path.name == "prior.json" or (obj.get("source") == "labeled" and "shares" in obj):
-        return _prior(path, obj)
+        return _prior(path, obj, classes)
     if "pseudo_counts" in obj:  # pseudo/{k}/stats.json of the label stage
-        return _per_class_json(path, obj, "pseudo labels of one shard", skip=("gt.tp", "gt.pseudo_on_gt"))
+        return _per_class_json(path, obj, "pseudo labels of one shard", classes, skip=("gt.tp", "gt.pseudo_on_gt"))
     if path.name == "stats.json" or "shares" in obj:
-        return _per_class_json(path, obj, "synthetic dataset statistics")
+        return _per_class_json(path, obj, "synthetic dataset statistics", classes)
     raise _unsupported(path, "JSON with unrecognised keys " + ", ".join(list(obj)[:8]))
 
 
@@ -124,10 +154,10 @@ def _image_list(path):
     return "\n".join(out)
 
 
-def _prior(path, obj):
+def _prior(path, obj, classes):
     shares = np.asarray(obj["shares"], dtype=np.float64)
     counts = obj.get("counts") or [None] * len(shares)
-    names = _names(len(shares), obj)
+    names = _names(len(shares), classes, obj)
     order = np.argsort(-shares, kind="stable")
     rows = [(names[i], _pct(shares[i]), _fmt(counts[i])) for i in order]
     out = [f"{path}: class prior from {obj.get('source')} ground truth, "
@@ -142,7 +172,7 @@ def _prior(path, obj):
     return "\n".join(out)
 
 
-def _shards(dirs):
+def _shards(dirs, classes):
     num_classes, n, pixels, nbytes, with_gt, ones, conf_sum = None, 0, 0, 0, 0, 0, 0.0
     sizes, ids = Counter(), []
     conf_hist = np.zeros(10, dtype=np.int64)
@@ -174,7 +204,7 @@ def _shards(dirs):
             f"images with a ground-truth path: {with_gt}/{n}",
             "ids: " + ", ".join(ids[:5]) + (" ..." if n > 5 else ""),
             "predicted classes:"]
-    names = _names(num_classes)
+    names = _names(num_classes, classes)
     out.append(_table(["class", "pixels", "share %"],
                       [(names[i], _fmt(int(v)), _pct(v / pixels)) for i, v in enumerate(pred_hist)]))
     out.append(f"confidence (float16 max softmax): mean {conf_sum / pixels:.4f}, "
@@ -185,7 +215,8 @@ def _shards(dirs):
     return "\n".join(out)
 
 
-def _label_pngs(pngs, where):
+def _label_pngs(pngs, where, classes):
+    """Pixels of each class of `classes` over label maps, and a warning for ids outside it."""
     hist, sizes = np.zeros(256, dtype=np.int64), Counter()
     for p in pngs:  # one map at a time
         lab = read_label(p)
@@ -196,14 +227,14 @@ def _label_pngs(pngs, where):
            f"pixels: {total:,}, labelled (not {IGNORE}): {labelled:,} = {_pct(labelled / max(total, 1))} %",
            _table(["class", "pixels", "share of labelled %"],
                   [(name, _fmt(int(hist[i])), _pct(hist[i] / labelled) if labelled else "-")
-                   for i, name in enumerate(CLASS_NAMES)])]
-    odd = [i for i in np.flatnonzero(hist) if NUM_CLASSES <= i < IGNORE]
+                   for i, name in enumerate(classes.names)])]
+    odd = [i for i in np.flatnonzero(hist) if classes.num_classes <= i < IGNORE]
     if odd:
-        out.append(f"WARNING: ids outside 0..{NUM_CLASSES - 1} and {IGNORE}: {odd}")
+        out.append(f"WARNING: ids outside 0..{classes.num_classes - 1} and {IGNORE}: {odd}")
     return "\n".join(out)
 
 
-def _hist(path):
+def _hist(path, classes):
     h = np.load(path, mmap_mode="r")
     if h.ndim != 2 or h.shape[1] != 65536:
         raise _unsupported(path, f"array of shape {h.shape}, expected a C x 65536 confidence histogram")
@@ -212,7 +243,7 @@ def _hist(path):
     ok = np.isfinite(values)
     one = int(np.float16(1.0).view(np.uint16))
     rows = []
-    for name, row in zip(_names(h.shape[0]), h):
+    for name, row in zip(_names(h.shape[0], classes), h):
         row = np.asarray(row, dtype=np.int64)
         n = int(row.sum())
         mean = float((row[ok] * values[ok]).sum() / n) if n else float("nan")
@@ -221,15 +252,15 @@ def _hist(path):
                       _table(["class", "pixels", "mean conf", "conf == 1.0 %"], rows)])
 
 
-def _per_class_json(path, obj, title, skip=()):
+def _per_class_json(path, obj, title, classes, skip=()):
     """Scalars as lines; per-class values (lists, dicts by class name, `classes` entries) as a table.
 
     Generic on purpose: the labeler and data generator may add diagnostics, and they show up
     here without a change."""
     if isinstance(obj.get("thresholds"), dict):  # pseudo_stats.json nests its thresholds.json
         obj = {**obj["thresholds"], **{k: v for k, v in obj.items() if k != "thresholds"}}
-    n = obj.get("num_classes") or len(obj.get("classes") or obj.get("class_names") or CLASS_NAMES)
-    names = _names(n, obj)
+    n = obj.get("num_classes") or len(obj.get("classes") or obj.get("class_names") or classes.names)
+    names = _names(n, classes, obj)
     scalars, columns = [], {}
 
     def visit(prefix, value):
@@ -283,7 +314,7 @@ def _load_checkpoint(path):
         raise DarsError(f"{path}: not a readable torch checkpoint ({e})") from e
 
 
-def _checkpoint(path):
+def _checkpoint(path, classes):
     ckpt, how = _load_checkpoint(path)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise _unsupported(path, "not a dars checkpoint dict with a 'model' entry")
@@ -292,7 +323,7 @@ def _checkpoint(path):
     nc = ckpt.get("num_classes")
     out = [f"{path}: checkpoint ({path.stat().st_size / 2**20:.1f} MiB, loaded with {how})",
            f"  model: {ckpt.get('model_name')}, {nc} classes"
-           + (f" ({', '.join(_names(nc))})" if isinstance(nc, int) else ""),
+           + (f" ({', '.join(_names(nc, classes))})" if isinstance(nc, int) else ""),
            f"  round {_fmt(ckpt.get('round'))}, epoch {_fmt(ckpt.get('epoch'))}/{_fmt(ckpt.get('epochs'))}, "
            f"iteration {_fmt(ckpt.get('iteration'))}",
            f"  parameters: {params:,} ({len(tensors)} tensors in the state dict)",
@@ -308,14 +339,14 @@ def _checkpoint(path):
     return "\n".join(out)
 
 
-def _miou(path, obj):
+def _miou(path, obj, classes):
     if is_aggregate(obj):
         iou = obj.get("iou_mean") or []
         out = [f"{path}: mIoU over seeds {obj.get('seeds')} ({obj.get('std', 'sample')} std), "
                f"{obj.get('dataset')} split {obj.get('split')} round {obj.get('round')} method {obj.get('method')}",
                f"  mIoU {_pct(obj['miou_mean'])} +- {_pct(obj.get('miou_std'))} %"]
         out += [f"  seed {s.get('seed')}: {_pct(s.get('miou'))} %  ({s.get('file')})" for s in obj.get("per_seed", [])]
-        out.append(_table(["class", "mean IoU %"], [(c, _pct(v)) for c, v in zip(_names(len(iou), obj), iou)]))
+        out.append(_table(["class", "mean IoU %"], [(c, _pct(v)) for c, v in zip(_names(len(iou), classes, obj), iou)]))
         return "\n".join(out)
     keys = ("dataset", "split", "split_source", "split_family", "method", "seed", "round", "alpha", "scale_range",
             "protocol", "checkpoint", "num_images")
@@ -323,7 +354,7 @@ def _miou(path, obj):
     out.append(f"  mIoU {_pct(obj['miou'])} %, mAcc {_pct(obj.get('macc'))} %, allAcc {_pct(obj.get('allacc'))} %")
     iou = obj["iou"]
     acc = obj.get("acc") or [None] * len(iou)
-    rows = [(c, _pct(i), _pct(a)) for c, i, a in zip(_names(len(iou), obj), iou, acc)]
+    rows = [(c, _pct(i), _pct(a)) for c, i, a in zip(_names(len(iou), classes, obj), iou, acc)]
     out.append(_table(["class", "IoU %", "Acc %"], rows))
     return "\n".join(out)
 
@@ -332,7 +363,7 @@ def add_arguments(parser):
     """summarise any stage output; optionally render an overlay PNG"""
     parser.add_argument("path")
     parser.add_argument("--overlay", help="write an image | ground truth | labels panel here")
-    parser.add_argument("--root", help="dataset root (for overlays)")
+    parser.add_argument("--root", help="dataset root (of an overlay's images; its layout's classes name the classes)")
 
 
 def main(args):

@@ -1,10 +1,11 @@
-"""Side-by-side overlays: image | ground truth | labels in Cityscapes colours, ignore in black."""
+"""Side-by-side overlays: image | ground truth | labels in the colours of the dataset's class set,
+ignore in black."""
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .classes import IGNORE, colorize
+from .classes import IGNORE
 from .data import layouts
 from .data.lists import read_pseudo_list
 from .io import DarsError, read_image, read_json, read_label, write_png
@@ -24,11 +25,12 @@ def _title(panel, text):
     cv2.putText(panel, text, (4, 3 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
-def render_overlay(image_rgb, label=None, pred=None, *, out_png, titles=None, dark=None):
+def render_overlay(image_rgb, label=None, pred=None, *, out_png, classes, titles=None, dark=None):
     """Write image | ground truth | label map(s) side by side as one PNG; returns the RGB array.
 
-    `pred` is one trainId map or a list; `dark` is a boolean mask (e.g. low confidence) darkened
-    in every prediction panel. Maps of another size are resized (nearest) to the image.
+    `pred` is one trainId map or a list, coloured by `classes` (a dars.classes.ClassSet); `dark`
+    is a boolean mask (e.g. low confidence) darkened in every prediction panel. Maps of another
+    size are resized (nearest) to the image.
     """
     image = np.ascontiguousarray(image_rgb if image_rgb.ndim == 3 else np.stack([image_rgb] * 3, -1), np.uint8)
     h, w = image.shape[:2]
@@ -36,9 +38,9 @@ def render_overlay(image_rgb, label=None, pred=None, *, out_png, titles=None, da
     def fit(m):
         return m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
     preds = [] if pred is None else list(pred) if isinstance(pred, (list, tuple)) else [pred]
-    panels = [image.copy()] + ([colorize(fit(label))] if label is not None else [])
+    panels = [image.copy()] + ([classes.colorize(fit(label))] if label is not None else [])
     for p in preds:
-        panel = colorize(fit(p))
+        panel = classes.colorize(fit(p))
         if dark is not None:
             mask = fit(np.asarray(dark, dtype=np.uint8)).astype(bool)
             panel[mask] = (panel[mask] * 0.35).astype(np.uint8)
@@ -52,10 +54,11 @@ def render_overlay(image_rgb, label=None, pred=None, *, out_png, titles=None, da
     return out
 
 
-def _dataset(path, root=None):
-    """(root, layout) of the dataset a stage output was made from: `root` as given (its layout
-    recognised from its folders), else the root and layout split.json above `path` names, else a
-    generated dataset's data/ tree above it."""
+def find_dataset(path, root=None):
+    """(root, layout) of the dataset a stage output or a dataset file belongs to: `root` as given
+    (its layout recognised from its folders), else the root and layout split.json above `path`
+    names, else a dataset tree above it (itself, or a generated dataset's data/ tree); None when
+    there is none."""
     if root is not None:
         return Path(root), layouts.recognise(root) or layouts.DEFAULT_LAYOUT
     for parent in Path(path).resolve().parents:
@@ -63,10 +66,11 @@ def _dataset(path, root=None):
             split = read_json(parent / "split" / "split.json")
             if split.get("root"):
                 return Path(split["root"]), split.get("layout", layouts.DEFAULT_LAYOUT)
-        name = layouts.recognise(parent / "data")
-        if name is not None:
-            return parent / "data", name
-    raise DarsError(f"{path}: cannot find the dataset root (no split/split.json above it); pass --root DIR")
+        for tree in (parent, parent / "data"):
+            name = layouts.recognise(tree)
+            if name is not None:
+                return tree, name
+    return None
 
 
 def _pseudo_image(png, root, layout):
@@ -88,7 +92,10 @@ def _pseudo_image(png, root, layout):
 def overlay(path, out, root=None):
     """Render image | ground truth | labels for a pseudo-label PNG, a shard or SHARD_DIR/<image id>."""
     path = Path(path)
-    root, layout = _dataset(path, root)
+    found = find_dataset(path, root)
+    if found is None:
+        raise DarsError(f"{path}: cannot find the dataset root (no split/split.json above it); pass --root DIR")
+    root, layout = found
     if (path / "index.json").is_file() or (path.parent / "index.json").is_file():
         shard = Shard(path if (path / "index.json").is_file() else path.parent)
         ids = [im["id"] for im in shard.images]
@@ -115,5 +122,5 @@ def overlay(path, out, root=None):
     titles = ["image", "ground truth" if gt is not None else "ground truth (missing)", kind]
     if gt is None:  # keep the three-panel layout; a black panel says "no ground truth"
         gt = np.full(image.shape[:2], IGNORE, dtype=np.uint8)
-    render_overlay(image, gt, labels, out_png=out, titles=titles, dark=dark)
+    render_overlay(image, gt, labels, out_png=out, classes=layouts.class_set(layout), titles=titles, dark=dark)
     return f"{summary}\nimage: {root / rel}\noverlay: {out} ({' | '.join(titles)})"

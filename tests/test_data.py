@@ -6,8 +6,9 @@ import pytest
 import torch
 from conftest import write_cityscapes_tree
 
-from dars.data.cityscapes import find_pairs, prepare_train_ids
-from dars.data.lists import image_id, read_ids, read_list, read_pseudo_list, write_list
+from dars.data.cityscapes import find_pairs, prepare
+from dars.data.layouts import image_id
+from dars.data.lists import read_ids, read_list, read_pseudo_list, write_list
 from dars.data.splits import make_split
 from dars.data.transforms import MEAN, augment, normalize_batch, to_tensors
 from dars.io import DarsError, read_image, read_label
@@ -51,8 +52,8 @@ def test_missing_root_and_missing_trainids(tmp_path):
     root = write_cityscapes_tree(tmp_path / "cs", trainids=False)
     with pytest.raises(DarsError, match="prepare cityscapes"):
         find_pairs(root, "train")
-    assert prepare_train_ids(root) == 10
-    assert prepare_train_ids(root) == 0  # never rewrites existing files
+    assert prepare(root) == 10
+    assert prepare(root) == 0  # never rewrites existing files
     pairs = find_pairs(root, "train")
     lab = read_label(root / pairs[0][1])
     assert set(np.unique(lab)) <= set(range(19)) | {255}

@@ -15,7 +15,7 @@ from PIL import Image
 from test_workflow import snakemake, tiny_config
 
 from dars.__main__ import main
-from dars.classes import LABELID_TO_TRAINID, NUM_CLASSES, TRAINID_TO_LABELID, colorize, train_ids_to_label_ids
+from dars.classes import CITYSCAPES_CLASSES, LABELID_TO_TRAINID, NUM_CLASSES, TRAINID_TO_LABELID, train_ids_to_label_ids
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
 from dars.export import export_stage
@@ -121,7 +121,7 @@ def test_test_export_is_named_and_sized_for_the_benchmark_server(tree_and_model,
             label_ids = np.array(p)
         assert set(np.unique(label_ids).tolist()) <= set(TRAINID_TO_LABELID.tolist())  # no void, no trainIds
         with Image.open(out / "color" / city / f"{stem}_pred_color.png") as c:
-            assert c.mode == "RGB" and (np.array(c) == colorize(LABELID_TO_TRAINID[label_ids])).all()
+            assert c.mode == "RGB" and (np.array(c) == CITYSCAPES_CLASSES.colorize(LABELID_TO_TRAINID[label_ids])).all()
     record = json.loads((out / "export.json").read_text())
     assert record["split"] == "test" and record["num_images"] == 3 and record["format"] == "labelIds"
     assert record["checkpoint"] == str(ckpt) and record["protocol"] == "whole image at 32x64 (native), flip"
@@ -142,7 +142,7 @@ def test_a_failed_export_leaves_the_previous_directory_and_no_temporary(tree_and
             raise DarsError(f"{path}: disk full")
         write_png(path, array, rgb)
 
-    monkeypatch.setattr("dars.export.write_png", fail_on_the_third_file)
+    monkeypatch.setattr("dars.data.cityscapes.write_png", fail_on_the_third_file)  # the layout writes its format
     with pytest.raises(DarsError, match="disk full"):
         export_stage(ckpt, root, "test", out, threads=1)
     assert [p.name for p in out.parent.iterdir()] == ["test"] and [p.name for p in out.iterdir()] == ["old.txt"]
@@ -201,16 +201,15 @@ def test_export_paths_in_the_rule_file_are_quoted():
 
 def test_voc_exports_palette_indices_and_other_layouts_train_ids(tmp_path):
     from dars.classes import voc_palette
-    from dars.data.layouts import class_set
-    from dars.export import FORMATS, TRAIN_IDS
+    from dars.data.layouts import class_set, layout
     ids = np.arange(21, dtype=np.uint8).repeat(3).reshape(7, 9)
-    fmt, write = FORMATS["voc"]
+    fmt, write = layout("voc").EXPORT
     pred = write(tmp_path, "JPEGImages/2007_000032.jpg", ids, class_set("voc"))
     assert (fmt, pred) == ("index", "index/2007_000032.png")
     with Image.open(tmp_path / pred) as img:  # indices as VOC's SegmentationClass stores them
         assert img.mode == "P" and (np.array(img) == ids).all()
         assert img.getpalette()[: 21 * 3] == voc_palette(21).ravel().tolist()
-    fmt, write = TRAIN_IDS
+    fmt, write = layout("gta5").EXPORT
     pred = write(tmp_path, "images/00001.png", ids, class_set("gta5"))
     assert (fmt, pred) == ("trainIds", "trainIds/00001.png")
     assert (read_label(tmp_path / pred) == ids).all() and (tmp_path / "color/00001.png").is_file()

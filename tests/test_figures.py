@@ -13,7 +13,7 @@ from conftest import write_cityscapes_tree
 from dars import figures
 from dars.classes import IGNORE, NUM_CLASSES, PALETTE
 from dars.data.cityscapes import find_pairs
-from dars.data.lists import image_id
+from dars.data.layouts import image_id
 from dars.io import DarsError, read_label, write_json, write_png
 
 ROAD, CAR = 0, 13

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dars.classes import CLASS_NAMES, PALETTE
+from dars.classes import CITYSCAPES_CLASSES, CLASS_NAMES, PALETTE
 from dars.inspect import inspect
 from dars.io import DarsError, write_png
 from dars.overlay import LOW_CONFIDENCE, render_overlay
@@ -224,7 +224,8 @@ def test_render_overlay(tmp_path):
     img = np.full((H, W, 3), 200, np.uint8)
     gt = np.full((H, W), 255, np.uint8)
     gt[:, :W // 2] = 0
-    out = render_overlay(img, gt, np.full((H // 2, W // 2), 13, np.uint8), out_png=tmp_path / "o.png")
+    out = render_overlay(img, gt, np.full((H // 2, W // 2), 13, np.uint8), out_png=tmp_path / "o.png",
+                         classes=CITYSCAPES_CLASSES)
     saved = cv2.cvtColor(cv2.imread(str(tmp_path / "o.png")), cv2.COLOR_BGR2RGB)
     assert saved.shape == (H, 3 * W, 3) and (saved == out).all()
     assert (saved[25:, W + W // 2:2 * W] == 0).all()  # ignore is black

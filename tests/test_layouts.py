@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from dars import classes
-from dars.data import layouts
-from dars.data.lists import image_id
+from dars.data import labelmaps, layouts
+from dars.data.layouts import image_id
 from dars.io import DarsError, read_label, write_png
 
 H, W = 16, 24
@@ -46,7 +46,7 @@ def check_never_overwrites(name, root, pairs, **options):
 
 def check_labels(name, root, pairs):
     for _, lab in pairs:
-        layouts.check_train_ids(root / lab, read_label(root / lab), layouts.class_set(name).num_classes)
+        labelmaps.check_train_ids(root / lab, read_label(root / lab), layouts.class_set(name).num_classes)
 
 
 def check_path_rules(name, root, pairs):
@@ -412,7 +412,7 @@ def test_unknown_layout_and_class_sets(tmp_path):
                  lambda: layouts.class_set("kitti"), lambda: layouts.label_path("kitti", "a.png")):
         with pytest.raises(DarsError, match="unknown dataset layout 'kitti'; known layouts: cityscapes, gta5"):
             call()
-    assert {lay.classes.name for lay in layouts.LAYOUTS.values()} == set(layouts.LAYOUTS)
+    assert {lay.CLASSES.name for lay in layouts.LAYOUTS.values()} == set(layouts.LAYOUTS)
     for name, size in (("cityscapes", 19), ("gta5", 19), ("scannet", 20), ("voc", 21)):
         cs = layouts.class_set(name)
         assert cs.num_classes == size and cs.palette.shape == (size, 3) and len(set(cs.names)) == size

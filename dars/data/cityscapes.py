@@ -1,28 +1,31 @@
-"""Cityscapes layout: its path rules (leftImg8bit/ images, gtFine/ labels), pairs of a split, prepare trainIds."""
+"""Cityscapes layout: its path rules (leftImg8bit/ images, gtFine/ labels), pairs of a split, prepare
+(trainIds from labelIds) and the official prediction format (labelIds)."""
 from pathlib import Path
 
-from ..classes import label_ids_to_train_ids
-from ..io import DarsError, read_label
-from .layouts import write_labels
+from ..classes import CITYSCAPES_CLASSES, label_ids_to_train_ids, train_ids_to_label_ids
+from ..io import DarsError, read_label, write_png
+from .labelmaps import write_labels
 from .pairing import check_paired
 
+TREE = "leftImg8bit/<split>/<city>/*_leftImg8bit.png and gtFine/<split>/<city>/*_gtFine_labelIds.png"
+CLASSES = CITYSCAPES_CLASSES
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAINIDS_SUFFIX = "_gtFine_labelTrainIds.png"
 LABELIDS_SUFFIX = "_gtFine_labelIds.png"
+check_label_space = None  # one label id space (labelIds)
 
 
-def image_stem(image_rel: str):
-    """`aachen_000005_000019` of `.../aachen_000005_000019_leftImg8bit.png`; None for another file name
-    (dars.data.lists.image_id, the id of an image of any layout, asks this first)."""
+def image_id(image_rel: str) -> str:
+    """`aachen_000005_000019` of `.../aachen_000005_000019_leftImg8bit.png` (existing results
+    depend on it); the file stem of another file name."""
     name = Path(image_rel).name
-    return name[: -len(IMAGE_SUFFIX)] if name.endswith(IMAGE_SUFFIX) else None
+    return name[: -len(IMAGE_SUFFIX)] if name.endswith(IMAGE_SUFFIX) else Path(image_rel).stem
 
 
-def label_path_for(image_rel: str, suffix=TRAINIDS_SUFFIX) -> str:
+def label_path(image_rel: str, suffix=TRAINIDS_SUFFIX) -> str:
     """leftImg8bit/<split>/<city>/<id>_leftImg8bit.png -> gtFine/<split>/<city>/<id><suffix>."""
     p = Path(image_rel)
-    stem = image_stem(image_rel)
-    parts = ("gtFine",) + p.parts[1:-1] + ((p.stem if stem is None else stem) + suffix,)
+    parts = ("gtFine",) + p.parts[1:-1] + (image_id(image_rel) + suffix,)
     return str(Path(*parts))
 
 
@@ -31,10 +34,10 @@ def images_with_id(root, iid):
     return [str(p.relative_to(root)) for p in sorted(Path(root).glob(f"leftImg8bit/*/*/{iid}{IMAGE_SUFFIX}"))]
 
 
-def check_root(root, name="dataset root"):
+def check_root(root):
     root = Path(root)
     if not (root / "leftImg8bit").is_dir():
-        raise DarsError(f"{root}: {name} has no leftImg8bit/ folder; set `datasets.<name>.root` in the config "
+        raise DarsError(f"{root}: dataset root has no leftImg8bit/ folder; set `datasets.<name>.root` in the config "
                         "(config.yaml or --configfile) to a directory in Cityscapes layout (leftImg8bit/, gtFine/)")
     return root
 
@@ -60,10 +63,10 @@ def find_pairs(root, split):
     missing_trainids = 0
     for img in images:
         rel = str(img.relative_to(root))
-        lab = label_path_for(rel)
+        lab = label_path(rel)
         if (root / lab).is_file():
             pairs.append((rel, lab))
-        elif (root / label_path_for(rel, LABELIDS_SUFFIX)).is_file():
+        elif (root / label_path(rel, LABELIDS_SUFFIX)).is_file():
             missing_trainids += 1
         else:
             images_alone.append(rel)
@@ -88,10 +91,23 @@ def find_images(root, split):
     return [str(img.relative_to(root)) for img in images]
 
 
-def prepare_train_ids(root):
+def prepare(root):
     """Write *_labelTrainIds.png beside every *_labelIds.png that lacks one; returns the count written."""
     root = check_root(root)
     jobs = [(lab.with_name(lab.name[: -len(LABELIDS_SUFFIX)] + TRAINIDS_SUFFIX), lab)
             for lab in sorted((root / "gtFine").glob(f"*/*/*{LABELIDS_SUFFIX}"))]
     # never overwrites what the user (or cityscapesscripts) made
     return write_labels(jobs, lambda lab: label_ids_to_train_ids(read_label(lab)))
+
+
+def write_prediction(out, image_rel, train_ids, classes):
+    """labelIds/<city>/<id>_pred_labelIds.png (the official evaluator's and benchmark server's ids),
+    and color/<city>/<id>_pred_color.png for viewing; returns the prediction's path under `out`."""
+    city, iid = Path(image_rel).parent.name, image_id(image_rel)
+    pred = f"labelIds/{city}/{iid}_pred_labelIds.png"
+    write_png(out / pred, train_ids_to_label_ids(train_ids))
+    write_png(out / "color" / city / f"{iid}_pred_color.png", classes.colorize(train_ids), rgb=True)
+    return pred
+
+
+EXPORT = ("labelIds", write_prediction)  # what the prediction PNGs hold, their writer (dars.export)

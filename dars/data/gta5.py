@@ -17,12 +17,23 @@ is also how to leave out frames whose label size does not match the image.
 from functools import partial
 from pathlib import Path
 
-from ..classes import label_ids_to_train_ids
+from ..classes import GTA5_CLASSES, label_ids_to_train_ids
 from ..io import DarsError
-from .layouts import LabelProblem, image_size, prepare_command, read_index_label, write_labels
+from .labelmaps import (
+    LabelProblem,
+    image_size,
+    prepare_command,
+    read_index_label,
+    write_labels,
+    write_train_id_prediction,
+)
 from .lists import read_ids
 from .pairing import check_paired
 
+TREE = "images/<id>.png and labels/<id>.png (Cityscapes labelIds)"
+CLASSES = GTA5_CLASSES
+find_images = None  # no test split: it is only the source domain
+check_label_space = None  # one label id space (Cityscapes labelIds)
 IMAGES = "images"
 LABELS = "labels"
 TRAIN_IDS = "labels_trainIds"
@@ -43,6 +54,11 @@ def _all_images(root):
         for path in (root / IMAGES).glob(f"*{ext}"):
             images.setdefault(path.stem, path.name)
     return images
+
+
+def image_id(image_rel):
+    """`00001` of images/00001.png: the file stem."""
+    return Path(image_rel).stem
 
 
 def label_path(image_rel):
@@ -139,3 +155,11 @@ def prepare(root):
                         f"The pipeline needs a label of the image's size for every frame: fix these "
                         f"files, or list the frames to use in {root}/train.txt (one id a line) and "
                         "run prepare again")
+
+
+def write_prediction(out, image_rel, train_ids, classes):
+    """trainIds/<id>.png (GTA5 has no benchmark format) and color/<id>.png."""
+    return write_train_id_prediction(out, image_id(image_rel), train_ids, classes)
+
+
+EXPORT = ("trainIds", write_prediction)  # what the prediction PNGs hold, their writer (dars.export)

@@ -1,4 +1,5 @@
-"""List files and image ids: the one reader (and writer) of each list format stages pass on.
+"""List files: the one reader (and writer) of each list format stages pass on. (Image ids are the
+layouts': dars.data.layouts.image_id.)
 
 - Pair lists (labeled.txt, unlabeled.txt, imported and published split lists): one
   `<image> <label>` pair a line, both relative to the dataset root; blank lines and `#`
@@ -11,21 +12,6 @@
 from pathlib import Path
 
 from ..io import DarsError, write_text_lines
-from . import cityscapes, scannet
-
-
-def image_id(image_rel: str) -> str:
-    """A unique, readable id of an image of any layout; it names pseudo-label files and seeds sampling.
-
-    Cityscapes `leftImg8bit/train/aachen/aachen_000005_000019_leftImg8bit.png` -> `aachen_000005_000019`
-    (existing results depend on it); GTA5 `images/00001.png` -> `00001`; VOC
-    `JPEGImages/2007_000032.jpg` -> `2007_000032`; ScanNet frame names repeat in every scene, so
-    `scannet_frames_25k/scene0000_00/color/000100.jpg` -> `scene0000_00_000100`."""
-    for rule in (cityscapes.image_stem, scannet.frame_id):  # the layouts whose ids are not the file stem
-        iid = rule(image_rel)
-        if iid is not None:
-            return iid
-    return Path(image_rel).stem
 
 
 def read_list(path, root=None):

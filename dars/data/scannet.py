@@ -31,20 +31,26 @@ the image rather than enlarge the label, so the ground truth keeps the benchmark
 no label pixels are invented. The resized image is written before the label, so a label in
 label20/ means its frame is fully prepared.
 
-Frame names repeat in every scene; image ids are `<scene>_<frame>` (dars.data.lists.image_id,
-by frame_id below), the names the benchmark gives its ground truth and expects of predictions.
+Frame names repeat in every scene; image ids are `<scene>_<frame>` (image_id below), the names
+the benchmark gives its ground truth and expects of predictions.
+
+OpenCV is imported inside the functions that decode or write pixels: the plan imports every
+layout (dars.data.layouts) and reads no pixel.
 """
 import csv
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..classes import IGNORE, NYU40_TO_SCANNET_TRAINID, SCANNET_NYU40_IDS
+from ..classes import IGNORE, NYU40_TO_SCANNET_TRAINID, SCANNET_CLASSES, SCANNET_NYU40_IDS
 from ..io import DarsError, atomic_path, read_image, read_json, write_json, write_png
 from . import lists
-from .layouts import LabelProblem, image_size, prepare_command, write_labels
+from .labelmaps import LabelProblem, image_size, prepare_command, write_labels
 
+TREE = ("scannet_frames_25k/<scene>/{color/<frame>.jpg,label/<frame>.png}, "
+        "scannetv2-labels.combined.tsv, scannetv2_{train,val}.txt")
+CLASSES = SCANNET_CLASSES
+find_images = None  # the benchmark's test scenes are not in this layout
 FRAMES = "scannet_frames_25k"
 TSV = "scannetv2-labels.combined.tsv"
 COLOR, LABEL, TRAIN_IDS, RESIZED = "color", "label", "label20", "color_resized"
@@ -120,12 +126,12 @@ def _is_scene(name):
         and name[10:].isdigit()
 
 
-def frame_id(image_rel):
+def image_id(image_rel):
     """`scene0000_00_000100` of `.../scene0000_00/color/000100.jpg` (frame names repeat in every
-    scene); None for an image outside a scene folder."""
+    scene); the file stem of an image outside a scene folder."""
     path = Path(image_rel)
     scene = path.parts[-3] if len(path.parts) >= 3 else ""
-    return f"{scene}_{path.stem}" if _is_scene(scene) else None
+    return f"{scene}_{path.stem}" if _is_scene(scene) else path.stem
 
 
 def label_path(image_rel):
@@ -216,6 +222,7 @@ def _check_complete(root, split, orphans, what, expected):
 
 
 def _read_label(path):
+    import cv2
     ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # keeps 16 bits
     if ids is None:
         raise DarsError(f"{path}: label map missing or unreadable")
@@ -252,6 +259,7 @@ def detect_label_space(label_paths, label_space):
 
 
 def _write_resized(out, color_path, size):
+    import cv2
     if out.exists():
         return  # an earlier, interrupted run made it
     h, w = size
@@ -310,8 +318,11 @@ def prepare(root, label_space=None):
 def write_prediction(out, image_rel, train_ids, classes):
     """The benchmark's format: nyu40/<scene>_<frame>.png, NYU40 ids (8-bit) at the label size, the
     name of its ground-truth file; color/<scene>_<frame>.png for viewing."""
-    iid = frame_id(image_rel)
+    iid = image_id(image_rel)
     pred = f"nyu40/{iid}.png"
     write_png(out / pred, train_ids_to_nyu40(train_ids))
     write_png(out / "color" / f"{iid}.png", classes.colorize(train_ids), rgb=True)
     return pred
+
+
+EXPORT = ("nyu40", write_prediction)  # what the prediction PNGs hold, their writer (dars.export)

@@ -19,13 +19,19 @@ OpenCV decodes to colours; they are rejected with a pointer to SegmentationClass
 """
 from pathlib import Path
 
-import cv2
+from PIL import Image
 
-from ..io import DarsError
-from .layouts import check_train_ids, class_set
+from ..classes import VOC_CLASSES, voc_palette
+from ..io import DarsError, atomic_path
+from .labelmaps import check_train_ids
 from .lists import read_ids
 from .pairing import check_paired
 
+TREE = "JPEGImages/<id>.jpg, SegmentationClassAug/<id>.png, ImageSets/Segmentation/{train_aug,val}.txt"
+CLASSES = VOC_CLASSES
+prepare = None  # the aug labels ship as train ids: nothing to write
+find_images = None  # VOC 2012's test labels are held back; dars lists no test split of it
+check_label_space = None  # one label id space (class indices)
 IMAGES = "JPEGImages"
 LABELS = "SegmentationClassAug"
 LISTS = Path("ImageSets") / "Segmentation"
@@ -54,6 +60,7 @@ def _list_path(root, split):
 
 def check_label(path):
     """A VOC aug label must be a single-channel map of the 21 class ids and 255."""
+    import cv2  # here, not at the top: the plan imports the layouts and decodes no label
     label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if label is None:
         raise DarsError(f"{path}: label map missing or unreadable")
@@ -61,7 +68,12 @@ def check_label(path):
         raise DarsError(f"{path}: a colour/palette label ({label.shape[-1]} channels after decoding), "
                         f"like VOC's original SegmentationClass PNGs; use the {LABELS} single-channel "
                         "index PNGs (SBD-augmented VOC) instead")
-    check_train_ids(path, label, class_set("voc").num_classes)
+    check_train_ids(path, label, CLASSES.num_classes)
+
+
+def image_id(image_rel):
+    """`2007_000032` of JPEGImages/2007_000032.jpg: the file stem."""
+    return Path(image_rel).stem
 
 
 def label_path(image_rel):
@@ -102,7 +114,15 @@ def find_pairs(root, split):
     return pairs
 
 
-def prepare(root):
-    """VOC aug labels already are train ids: nothing to write."""
-    check_root(root)
-    return 0
+def write_prediction(out, image_rel, train_ids, classes):
+    """index/<id>.png: a palette PNG, like VOC's SegmentationClass: the indices are the classes and
+    it views in colour; returns the prediction's path under `out`."""
+    pred = f"index/{image_id(image_rel)}.png"
+    img = Image.fromarray(train_ids)
+    img.putpalette(voc_palette(256).tobytes())
+    with atomic_path(out / pred, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
+    return pred
+
+
+EXPORT = ("index", write_prediction)  # what the prediction PNGs hold, their writer (dars.export)
