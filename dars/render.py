@@ -3,7 +3,7 @@ as a Markdown grid, an HTML table, a plain-text grid or CSV lines, and `fmt`, th
 format of a cell.
 
 A cell is a records.Value (a mean over seeds or a paired gain, formatted by `fmt`), None (not
-applicable) or text that a caller formatted itself (printed as it is). Documents (the
+applicable) or anything a caller formatted itself (printed as str() gives it). Documents (the
 supplementary tables, evidence, the per-method table) put their own titles and notes around the
 grids; they share the grids, the number format and the HTML page (its cell CSS)."""
 import math
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from html import escape
 
 import pandas as pd
+
+from .records import Value
 
 MINUS = "−"  # in a gain row's label: "a − b"
 MISSING = "–"  # an empty cell: not applicable, or no seed has the value
@@ -48,8 +50,8 @@ def fmt(v, decimals=1, missing=MISSING):
 
 
 def cell_text(c):
-    """A cell as text: its own text, or a Value (or None) in the one number format."""
-    return c if isinstance(c, str) else fmt(c)
+    """A cell as text: a Value (or None) in the one number format, anything else as str() says."""
+    return fmt(c) if c is None or isinstance(c, Value) else str(c)
 
 
 def markdown(table):
@@ -78,7 +80,7 @@ def page(body, style):
 def text(table):
     """A plain-text grid for a terminal: the label column left-aligned, the others right-aligned,
     two spaces apart, a dashed line under the header (no title, no notes)."""
-    rows = [[label] + [cell_text(c) for c in cells] for label, cells in table.rows]
+    rows = [[str(label)] + [cell_text(c) for c in cells] for label, cells in table.rows]
     headers = [table.corner] + list(table.columns)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
@@ -88,13 +90,13 @@ def text(table):
 
 
 def frame(table):
-    """CSV lines: one per non-empty Value cell, fractions at full precision (text cells are left
-    out: they are labels, not measurements)."""
+    """CSV lines: one per Value cell, fractions at full precision (text cells are left out: they
+    are labels, not measurements)."""
     plain = [c[:-len(TAIL_MARK)] if c.endswith(TAIL_MARK) else c for c in table.columns]
     out = []
     for label, cells in table.rows:
         for col, v in zip(plain, cells):
-            if v is not None and not isinstance(v, str):
+            if isinstance(v, Value):
                 metric = v.metric + ("_gain" if v.gain else "")
                 out.append({"row": label, "column": col, "metric": metric, "mean": v.mean, "std": v.std,
                             "n": v.n, "seeds": ";".join(map(str, v.seeds)),

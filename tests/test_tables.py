@@ -214,6 +214,8 @@ def test_one_table_in_every_format():
                                                "------------  ----------  ----",
                                                "a|b           50.0 ± 1.0  text",
                                                "longer label           –     x"]
+    assert render.text(render.Table("", "bin", ["pixels"], [(0, [1234]), (10, [5])], [])) == \
+        "bin  pixels\n---  ------\n0      1234\n10        5"  # what inspect prints: any cell as str()
     assert render.html(table) == ("<table><tr><th>method</th><th>mIoU</th><th>note</th></tr><tr><th>a|b</th>"
                                   "<td>50.0 ± 1.0</td><td>text</td></tr><tr><th>longer label</th><td>–</td>"
                                   "<td>x</td></tr></table>")
