@@ -11,7 +11,8 @@ are the same files as evidence's where the settings agree, so `snakemake` (seed 
 
 Besides evidence's md/csv/html it writes `finding.txt`, the closing table that Snakemake's
 onsuccess prints: per method, round-1 and round-2 mIoU, tail mIoU, the gain against the
-control, then the gate lines.
+control, then the gate lines (dars.evidence.write_finding renders them all). This module only
+builds the spec and lists the files, so planning imports no renderer.
 """
 import os
 import time
@@ -40,7 +41,7 @@ def files(config):
 
 
 def section(config, dataset, split):
-    """The evidence section (dars.evidence.spec) of the finding on `dataset` and `split`; row
+    """The evidence section (dars.specs.evidence_spec) of the finding on `dataset` and `split`; row
     labels are evidence's (`evidence.methods`: ST, CBST, DARS) where a preset has one, else the
     preset's name."""
     compare = list(config["compare_methods"])

@@ -10,8 +10,9 @@ A table of D_KL (`kl`, or `sweep` with metric `kl_true_pseudo`) also lists, unde
 `pseudo_stats`, each cell's pseudo_stats.json files ({label: [file per run, in the order of its
 miou.json files]}) for the cells whose runs trained on pseudo labels.
 As in dars/report.py the CSV keeps fractions (one line per cell: mean, std, n, seeds, per-seed
-values and, for gains, the sign count); only
-the Markdown shows percentages, because people read it.
+values and, for gains, the sign count); only the Markdown shows percentages, because people
+read it. Grids, number format and CSV lines are dars.render's; specs are built by dars.paper
+and dars.specs.
 """
 from dataclasses import replace
 from html import escape
