@@ -84,7 +84,7 @@ def test_specs_list_the_pseudo_stats_of_labeler_rows_only():
     name: a control preset under another name than `supervised` is no KL row and has none."""
     import yaml
 
-    from dars import tables
+    from dars import specs as spec_lists
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     s7 = paper.table_spec(config, "s7")
     assert list(s7["pseudo_stats"]) == [k for k in s7["rows"] if k != "Source only"]
@@ -93,6 +93,6 @@ def test_specs_list_the_pseudo_stats_of_labeler_rows_only():
     config["compare_methods"] = ["ctrl", "st", "dars"]
     specs = paper.run_specs(config, "synthetic", 8, 1)
     assert list(specs["pseudo_labels"]["rows"]) == list(specs["pseudo_labels"]["pseudo_stats"]) == ["st", "dars"]
-    inputs = tables.spec_inputs(specs["pseudo_labels"])
+    inputs = spec_lists.spec_inputs(specs["pseudo_labels"])
     assert "results/synthetic/split8/seed0/st/round1/pseudo_stats.json" in inputs
     assert not any("ctrl" in f or "round0" in f for f in inputs)
