@@ -89,12 +89,6 @@ def stage_pattern(methods=(), presets=()):
     return rf"{round0}|({'|'.join(map(re.escape, methods))})/round\d+"
 
 
-def stage(method, round_):
-    """Alias of `Stage(...).directory` for paper.py and evidence.py until they use `Stage`
-    ("round0" as method: the round-0 model)."""
-    return (Stage.round0() if method == "round0" else Stage(method, round_)).directory
-
-
 def generated_root(name):
     """Where the `synthesize` rule writes a synthetic dataset."""
     return DATA.format(dataset=name)

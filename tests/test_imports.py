@@ -13,8 +13,6 @@ import yaml
 from test_workflow import REPO, tiny_config
 
 HEAVY = ("pandas", "cv2", "torch")
-RENDERERS_PENDING = ("the spec builders common.smk calls (dars.tables/figures.spec_inputs, dars.evidence.inputs) "
-                     "live beside the renderers, which import pandas and OpenCV; issue 24 moves them apart")
 
 
 def loaded_after_import(modules):
@@ -39,7 +37,6 @@ def test_the_plan_modules_are_found():
     assert {"dars.config", "dars.paths", "dars.inputs", "dars.manifest"} <= set(plan_modules())
 
 
-@pytest.mark.xfail(strict=True, reason=RENDERERS_PENDING)
 def test_the_modules_common_smk_imports_load_no_pandas_opencv_or_torch():
     assert loaded_after_import(plan_modules()) == []
 
@@ -77,18 +74,8 @@ def dry_run(tmp_path_factory):
     return result["importers"]
 
 
-def test_a_dry_run_imports_heavy_packages_only_through_the_renderers(dry_run):
-    """What is left is the spec/renderer split's (dars.tables, figures, evidence, render) and the
-    layouts' (dars.data): nothing of config, paths, inputs, manifest, io or the Snakefile."""
-    importers = {who for whos in dry_run.values() for who in whos}
-    planning = {"dars.config", "dars.paths", "dars.inputs", "dars.manifest", "dars.io", "dars.console",
-                "dars.settings", "dars.weights", "snakemake.workflow"}
-    assert not importers & planning
-    assert "torch" not in dry_run
-
-
-@pytest.mark.xfail(strict=True, reason=RENDERERS_PENDING)
 def test_a_dry_run_imports_no_pandas_opencv_or_torch(dry_run):
+    """{package: [the dars module, or the Snakefile (snakemake.workflow), that imported it]}."""
     assert dry_run == {}
 
 

@@ -5,14 +5,12 @@ import sys
 
 import dars.config
 import dars.console
-import dars.evidence
-import dars.figures
 import dars.finding
 import dars.inputs
 import dars.manifest
 import dars.paper
 import dars.paths
-import dars.tables
+import dars.specs
 from dars.io import DarsError
 
 try:
@@ -291,7 +289,7 @@ def get_paper_table_spec(wildcards):
 
 
 def get_paper_table_inputs(wildcards):
-    return dars.tables.spec_inputs(_config(dars.paper.table_spec, wildcards.table))
+    return dars.specs.spec_inputs(_config(dars.paper.table_spec, wildcards.table))
 
 
 def get_paper_figure_spec(wildcards):
@@ -299,15 +297,15 @@ def get_paper_figure_spec(wildcards):
 
 
 def get_paper_figure_inputs(wildcards):
-    return dars.figures.spec_inputs(_config(dars.paper.figure_spec, wildcards.figure))
+    return dars.specs.figure_inputs(_config(dars.paper.figure_spec, wildcards.figure))
 
 
 def get_evidence_spec(wildcards):
-    return json.dumps(_config(dars.evidence.spec))
+    return json.dumps(_config(dars.specs.evidence_spec))
 
 
 def get_evidence_inputs(wildcards):
-    return dars.evidence.inputs(_config(dars.evidence.spec))
+    return dars.specs.evidence_inputs(_config(dars.specs.evidence_spec))
 
 
 def get_finding_spec(wildcards):
@@ -315,7 +313,7 @@ def get_finding_spec(wildcards):
 
 
 def get_finding_inputs(wildcards):
-    return dars.evidence.inputs(_config(dars.finding.spec, wildcards.dataset, int(wildcards.split)))
+    return dars.specs.evidence_inputs(_config(dars.finding.spec, wildcards.dataset, int(wildcards.split)))
 
 
 def get_run_report_spec(wildcards):
@@ -329,8 +327,8 @@ def get_run_report_spec_json(wildcards):
 
 
 def get_run_table_inputs(wildcards):
-    return dars.tables.spec_inputs(get_run_report_spec(wildcards))
+    return dars.specs.spec_inputs(get_run_report_spec(wildcards))
 
 
 def get_run_figure_inputs(wildcards):
-    return dars.figures.spec_inputs(get_run_report_spec(wildcards))
+    return dars.specs.figure_inputs(get_run_report_spec(wildcards))
