@@ -6,8 +6,8 @@ import numpy as np
 
 from ..classes import IGNORE
 from ..io import DarsError, read_label, write_json
-from ..manifest import file_record, file_sha256, write_manifest
 from . import published
+from .digests import file_record, file_sha256, write_manifest
 from .layouts import DEFAULT_LAYOUT, class_set, find_pairs
 from .lists import read_list, write_list
 from .pairing import Unpaired
@@ -38,10 +38,7 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAU
     is an error (the split stage's default, datasets.<name>.min_labeled, is 2). Images without
     labels or labels without images are an error, or with `allow_unpaired` a warning recorded
     in split.json (dars.data.pairing)."""
-    if split < 0 or (split == 0) != (source_root is not None):
-        raise DarsError(f"split={split}: 1/N of the train images is labeled (N >= 1); split 0 means domain "
-                        "adaptation: it needs a source dataset (`datasets.<name>.source:`), and only split 0 "
-                        "takes one")
+    _check_split_number(split, source_root)
     root = Path(root)
     warnings = []
     train = listed_pairs(layout, root, "train", allow_unpaired, warnings)
@@ -49,33 +46,23 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAU
     used, list_file, family_warnings = _family(split, list_file, family, layout)
     warnings += family_warnings
     labeled_root = root if split else Path(source_root)
+    labeled_layout = layout if split else source_layout
     if split == 0:
-        labeled, source = listed_pairs(source_layout, labeled_root, "train", allow_unpaired, warnings), "source"
-        digest = None
+        labeled = listed_pairs(source_layout, labeled_root, "train", allow_unpaired, warnings)
+        source, digest = "source", None
     elif list_file:
-        labeled = _imported(list_file, root, train, used)
-        source, digest = "imported", file_sha256(list_file)
+        labeled, source, digest = _imported(list_file, root, train, used), "imported", file_sha256(list_file)
     else:
         labeled, source, digest = _random(train, split, seed, root, min_labeled), "random", None
     _check_min_labeled(labeled, min_labeled, split, len(train), root, list_file, labeled_root, dataset)
-    labeled_images = {img for img, _ in labeled}
-    unlabeled = train if split == 0 else [p for p in train if p[0] not in labeled_images]
-    if not unlabeled and split != 1:
-        raise DarsError(f"split={split}: no unlabeled images left (train has {len(train)} images)")
-
-    labeled_layout = layout if split else source_layout
+    unlabeled = _unlabeled(train, labeled, split)
     presence, records = _labeled_classes(labeled, labeled_root, classes, labeled_layout)
     num_val = _check_val_labels(root, layout, classes, allow_unpaired, warnings)
     missing = [classes.names[c] for c in np.flatnonzero(presence == 0)]
     if missing:
         warnings.append(f"the labeled images contain no pixels of {missing}; no pseudo-labeler can learn "
                         "these classes")
-
-    out_dir = Path(out_dir)
-    write_manifest(out_dir / "labeled.txt", records)
-    write_list(out_dir / "labeled.txt", labeled)
-    write_list(out_dir / "unlabeled.txt", unlabeled)
-    write_json(out_dir / "split.json", {
+    _write_split(Path(out_dir), labeled, unlabeled, records, {
         "dataset": dataset, "root": str(root), "layout": layout, "split": split, "seed": seed,
         "labeled_root": str(labeled_root), "labeled_layout": labeled_layout,
         "source": source, "source_file": str(list_file) if list_file else None,
@@ -87,6 +74,30 @@ def make_split(root, split, seed, out_dir, dataset, list_file=None, layout=DEFAU
         "warnings": warnings,
     })
     return missing, warnings
+
+
+def _check_split_number(split, source_root):
+    if split < 0 or (split == 0) != (source_root is not None):
+        raise DarsError(f"split={split}: 1/N of the train images is labeled (N >= 1); split 0 means domain "
+                        "adaptation: it needs a source dataset (`datasets.<name>.source:`), and only split 0 "
+                        "takes one")
+
+
+def _unlabeled(train, labeled, split):
+    """The train pairs that are not labeled (domain adaptation: every target train pair)."""
+    labeled_images = {img for img, _ in labeled}
+    unlabeled = train if split == 0 else [p for p in train if p[0] not in labeled_images]
+    if not unlabeled and split != 1:
+        raise DarsError(f"split={split}: no unlabeled images left (train has {len(train)} images)")
+    return unlabeled
+
+
+def _write_split(out_dir, labeled, unlabeled, records, description):
+    """labeled.txt (with its manifest of label sizes and digests), unlabeled.txt, split.json."""
+    write_manifest(out_dir / "labeled.txt", records)
+    write_list(out_dir / "labeled.txt", labeled)
+    write_list(out_dir / "unlabeled.txt", unlabeled)
+    write_json(out_dir / "split.json", description)
 
 
 def _family(split, list_file, requested, layout):
