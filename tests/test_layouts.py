@@ -55,6 +55,7 @@ def check_path_rules(name, root, pairs):
     for image, label in pairs:
         assert layouts.label_path(name, image) == label
         assert layouts.images_with_id(name, root, image_id(image)) == [image]
+        assert layouts.layout(name).image_id(image) == image_id(image)  # the layout's rule names its images
     assert layouts.images_with_id(name, root, "no_such_image") == []
 
 
@@ -405,6 +406,24 @@ def test_missing_and_wrong_roots(tmp_path, name, folder):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DarsError, match=f"empty: .*{folder}"):
         layouts.prepare(name, tmp_path / "empty")
+
+
+PROTOCOL = ("TREE", "CLASSES", "check_root", "find_pairs", "label_path", "images_with_id", "image_id", "prepare",
+            "find_images", "check_label_space", "EXPORT")
+
+
+def test_every_layout_module_has_the_same_names():
+    for name, module in layouts.LAYOUTS.items():
+        assert [n for n in PROTOCOL if not hasattr(module, n)] == [], name
+        assert all(callable(getattr(module, n)) for n in PROTOCOL[2:7]), name
+        assert isinstance(module.TREE, str) and module.CLASSES is layouts.class_set(name)
+    # None where a layout has no such step: VOC ships train ids, only Cityscapes lists test images,
+    # only ScanNet ships labels in two id spaces.
+    assert [n for n, m in layouts.LAYOUTS.items() if m.prepare is None] == ["voc"]
+    assert [n for n, m in layouts.LAYOUTS.items() if m.find_images is not None] == ["cityscapes"]
+    assert [n for n, m in layouts.LAYOUTS.items() if m.check_label_space is not None] == ["scannet"]
+    assert {n: m.EXPORT[0] for n, m in layouts.LAYOUTS.items()} == {
+        "cityscapes": "labelIds", "gta5": "trainIds", "scannet": "nyu40", "voc": "index"}
 
 
 def test_unknown_layout_and_class_sets(tmp_path):

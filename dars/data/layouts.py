@@ -132,7 +132,7 @@ def check_dataset_labels(name, root, dataset):
 def add_arguments(parser):
     parser.add_argument("layout", choices=list(LAYOUTS))
     parser.add_argument("root")
-    parser.add_argument("--label-space", choices=["nyu40", "raw"],
+    parser.add_argument("--label-space", choices=scannet.LABEL_SPACES,
                         help="scannet: id space of label/*.png (default nyu40, the scannet_frames_25k download; "
                              "raw: the per-scan *_2d-label zips)")
 
