@@ -12,9 +12,9 @@ from .paths import RESULTS
 
 
 def __getattr__(name):
-    """Aliases of dars.data.digests for data/splits.py and tests/test_bad_inputs.py, until they
-    import it themselves; loaded on first use, as the plan imports this module and no label code."""
-    if name in ("file_record", "file_sha256", "list_digest", "manifest_path", "write_manifest"):
+    """Aliases of dars.data.digests for tests/test_bad_inputs.py, until it imports them from there;
+    loaded on first use, as the plan imports this module and no label code."""
+    if name in ("list_digest", "manifest_path"):
         from .data import digests
         return getattr(digests, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
