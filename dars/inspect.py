@@ -65,11 +65,11 @@ def _class_set(path, root=None, obj=None):
     """The class set (dars.classes.ClassSet) that names the classes of `path`: that of the layout
     the JSON record `obj` names, else of the dataset found around the path, else the default
     layout's."""
-    found = find_dataset(path, root)
-    for name in ((obj or {}).get("layout"), found and found[1]):
-        if name in layouts.LAYOUTS:
-            return layouts.class_set(name)
-    return layouts.class_set(layouts.DEFAULT_LAYOUT)
+    name = (obj or {}).get("layout")
+    if name not in layouts.LAYOUTS:
+        found = find_dataset(path, root)
+        name = found[1] if found else None
+    return layouts.class_set(name if name in layouts.LAYOUTS else layouts.DEFAULT_LAYOUT)
 
 
 def _names(n, classes, obj=None):
