@@ -295,16 +295,6 @@ def write_figure(spec, out_png):
     raise DarsError(f"figure spec: 'kind' must be panels, predictions, class_distribution or iou_bars, got {kind!r}")
 
 
-def spec_inputs(spec):
-    """Files a figure spec reads, for a Snakemake rule's input: the spec lists them all (a panels
-    run names its pseudo_labels.txt)."""
-    found = as_list(spec.get("pseudo_list")) + as_list(spec.get("prior")) + as_list(spec.get("val_prior"))
-    for value in (spec.get("runs") or {}).values():
-        found += as_list(value)
-    found += list((spec.get("checkpoints") or {}).values())
-    return list(dict.fromkeys(map(str, found)))
-
-
 def add_arguments(parser):
     """a supplementary figure (PNG) from a JSON spec"""
     parser.add_argument("--spec", required=True,

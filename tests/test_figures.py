@@ -15,6 +15,7 @@ from dars.classes import IGNORE, NUM_CLASSES, PALETTE
 from dars.data.cityscapes import find_pairs
 from dars.data.layouts import image_id
 from dars.io import DarsError, read_label, write_json, write_png
+from dars.specs import figure_inputs
 
 ROAD, CAR = 0, 13
 
@@ -188,7 +189,7 @@ def test_cli_and_inputs(data, tmp_path):
     args = p.parse_args(["paper-figure", "--spec", json.dumps(spec), "--out", str(tmp_path / "f.png")])
     args.handler(args)
     assert cv2.imread(str(tmp_path / "f.png")).shape[1] == 26 + 3 * (64 + figures.GAP)
-    assert figures.spec_inputs(spec) == [str(data["st"] / "pseudo_labels.txt")]  # listed once, as the spec says
+    assert figure_inputs(spec) == [str(data["st"] / "pseudo_labels.txt")]  # listed once, as the spec says
     args = p.parse_args(["paper-figure", "--spec", '{"kind": "pie"}', "--out", str(tmp_path / "g.png")])
     with pytest.raises(DarsError, match="'kind' must be"):
         args.handler(args)
