@@ -24,10 +24,7 @@ from .io import DarsError, atomic_path, read_json, read_label
 from .records import TAIL_SHARE, Value, load_cell, paired_gain, run_pseudo_stats, split_sizes, stat, tail_classes
 from .render import MINUS, Table, fmt
 from .shards import Shard
-from .specs import evidence_inputs, evidence_spec, load_spec
-
-# common.smk's names (dars.evidence.spec / inputs); the lead moves the rules to dars.specs and drops these.
-spec, inputs = evidence_spec, evidence_inputs
+from .specs import load_spec
 
 GATES = {"converged": 0.005, "label_limited": 0.08, "step_ratio": 0.5}  # mIoU as fractions
 CALIBRATION_BINS = 10
@@ -263,7 +260,7 @@ def write_finding(spec_, out_md, out_csv, out_html, out_txt):
 
 def add_arguments(parser):
     """the evidence tables: gates, paired gains, pseudo-label diagnostics"""
-    parser.add_argument("--spec", required=True, help="the spec as inline JSON or a JSON file (dars.evidence.spec)")
+    parser.add_argument("--spec", required=True, help="inline JSON or a JSON file (dars.specs.evidence_spec)")
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-html", required=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dars import render, tables
+from dars import render, specs, tables
 from dars.io import DarsError, write_json
 from dars.records import Value
 
@@ -180,7 +180,7 @@ def test_kl_table(runs, tmp_path):
     with pytest.raises(DarsError, match="labeler 'st'"):
         tables.build_table(spec)
     # The spec lists every file it reads: the rows' miou.json and the listed pseudo_stats.json.
-    inputs = tables.spec_inputs(spec)
+    inputs = specs.spec_inputs(spec)
     assert inputs == runs["base"] + runs["sup"] + runs["dars"] + pseudo_stats(runs["dars"])
     # A row trained on pseudo labels needs its pseudo_stats.json listed, one per run.
     with pytest.raises(DarsError, match="no pseudo_stats.json is listed"):
