@@ -1,14 +1,13 @@
 """Summaries over runs: mean/std of mIoU over seeds, and the per-method comparison table.
 
-Inputs are per-run `miou.json` files (docs/formats.md). Numbers stay fractions in [0, 1] in
-JSON and CSV; only the Markdown table shows percentages, because it is read by people.
+Inputs are per-run `miou.json` files (docs/formats.md); the per-method table reads those of the
+run report's per-class spec, and its Markdown is that table (dars.tables). Numbers stay
+fractions in [0, 1] in JSON and CSV; only the Markdown table shows percentages, because it is
+read by people.
 """
-import math
-
 import numpy as np
 import pandas as pd
 
-from . import render
 from .io import atomic_path, write_json
 from .records import (
     IDENTITY,
@@ -17,7 +16,6 @@ from .records import (
     by_seed,
     check_seeds,
     class_names,
-    departure_note,
     load_runs,
     nanmean_columns,
     paired_gain,
@@ -25,6 +23,8 @@ from .records import (
     to_nan,
     to_null,
 )
+from .specs import load_spec
+from .tables import build_table, markdown
 
 # Descriptive fields copied to the aggregate only when every run agrees on them.
 COPIED = ("alpha", "scale_range", "protocol", "split_source", "class_names")
@@ -100,61 +100,27 @@ def _paired_gains(rows):
     return rows
 
 
-def _gain(row, name):
-    """The paired gain of a row against reference `name`, or None where there is none."""
-    n = row[f"gain_{name}_n"]
-    return Value("miou", row[f"gain_{name}_mean"], row[f"gain_{name}_std"], n, gain=True,
-                 wins=row[f"gain_{name}_wins"]) if n else None
-
-
-def _pct(x):
-    """A fraction as a percentage with 2 decimals (the per-method table's precision), "-" if absent."""
-    return render.fmt(Value("miou", float("nan") if x is None else x, n=1), decimals=2, missing="-")
-
-
-def _markdown(df, names, caption):
-    """The caption line, then the per-method grid (dars.render)."""
-    columns = ["round", "alpha", "seeds", "mIoU mean", "mIoU std",
-               *[f"gain vs {label}" for label in GAIN_REFERENCES.values()], *names]
-    rows = []
-    for _, row in df.iterrows():
-        alpha = row["alpha"]
-        cells = [str(row["round"]),
-                 "-" if alpha is None or (isinstance(alpha, float) and math.isnan(alpha)) else f"{alpha:g}",
-                 str(row["seeds"]), _pct(row["miou_mean"]), _pct(row["miou_std"]),
-                 *[render.fmt(_gain(row, name), decimals=2, missing="-") for name in GAIN_REFERENCES],
-                 *[_pct(row[n]) for n in names]]
-        rows.append((str(row["method"]), cells))
-    return caption + "\n\n" + render.markdown(render.Table(caption, "method", columns, rows, []))
-
-
-def method_table(miou_files, out_csv, out_md):
-    """Per-method table (mean over seeds) for one dataset/split/round; returns the DataFrame."""
-    runs = load_runs(miou_files)
+def method_table(spec, out_csv, out_md):
+    """The per-method table of one dataset/split/round from the run report's per-class spec
+    (dars.paper.run_specs "per_class"): methods.md is that table as dars.tables renders it (the
+    report's per_class.md), methods.csv one line per (method, round, alpha) with the per-class
+    means and the paired gains against round 0 and the control, fractions at full precision.
+    Returns the CSV's DataFrame."""
+    table = build_table(spec)  # checks every row: one dataset, split and protocol
+    runs = load_runs([f for files in spec["rows"].values() for f in files])
     what = "method_table"
-    dataset = agree(runs, "dataset", what)
-    split = agree(runs, "split", what)
-    # Numbers measured under different protocols or splits must not share a table.
-    protocol = agree(runs, "protocol", what)
-    source = agree(runs, "split_source", what)
-    family = agree(runs, "split_family", what) if any("split_family" in r for r in runs) else None
-    if family not in (None, "random"):  # a published list: numbers compare only within its family
-        source = f"{source} ({family} family)"
+    agree(runs, "split_source", what)  # numbers of different splits must not share a table
     methods = [r for r in runs if r["method"] != "baseline"]
-    rnd = agree(methods, "round", what + " (methods other than the baseline)") if methods else 0
+    if methods:
+        agree(methods, "round", what + " (methods other than the baseline)")
     names = class_names(runs, what)
     gains = [f"gain_{name}_{x}" for name in GAIN_REFERENCES for x in ("mean", "std", "wins", "n")]
     df = pd.DataFrame(_paired_gains(_group_rows(runs, names)),
                       columns=["method", "round", "alpha", "seeds", "miou_mean", "miou_std", *names, *gains])
     with atomic_path(out_csv, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False)  # shortest round-trip repr: full precision
-    caption = (f"Table: mIoU (%) on {dataset}, split {split}, round {rnd}, protocol {protocol}, "
-               f"split source {source}; mean and sample std over seeds. Gains are paired: mean ± std of "
-               f"the per-seed differences against round 0 and against the supervised control (a seed fixes "
-               f"the split, the round-0 model and the augmentation stream), [k/n]: seeds with the mean's sign.")
-    caption = " ".join([caption, departure_note(runs)]).strip()
     with atomic_path(out_md, suffix=".md") as tmp:
-        tmp.write_text(_markdown(df, names, caption))
+        tmp.write_text(markdown(table))
     return df
 
 
@@ -171,14 +137,15 @@ def aggregate_main(args):
 
 
 def add_table_arguments(parser):
-    """per-method table (CSV + Markdown) of per-run miou.json files"""
-    parser.add_argument("files", nargs="+")
+    """per-method table (CSV + Markdown) of a run report's per-class spec"""
+    parser.add_argument("--spec", required=True,
+                        help="the per_class spec of dars.paper.run_specs (inline JSON or a JSON file)")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
 
 
 def table_main(args):
-    method_table(args.files, args.out_csv, args.out_md)
+    method_table(load_spec(args.spec), args.out_csv, args.out_md)
 
 
 COMMANDS = {"aggregate": (add_aggregate_arguments, aggregate_main), "table": (add_table_arguments, table_main)}

@@ -1,10 +1,12 @@
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from dars import tables
 from dars.classes import CLASS_NAMES
 from dars.io import DarsError
 from dars.report import aggregate_seeds, method_table
@@ -77,6 +79,16 @@ def test_aggregate_rejects_duplicate_seed_and_aggregate_input(tmp_path):
         aggregate_seeds([agg], tmp_path / "x.json")
 
 
+def table_spec(files, gains=()):
+    """A per_class spec as dars.paper.run_specs writes it: one row per method, round 0 first if given."""
+    rows = {}
+    for f in files:
+        method = json.loads(Path(f).read_text())["method"]
+        rows.setdefault("round 0" if method == "baseline" else method, []).append(str(f))
+    return {"kind": "per_class", "corner": "method", "title": "Per-class IoU", "rows": rows,
+            "gains": [list(g) for g in gains]}
+
+
 def test_method_table(tmp_path):
     files = [run(tmp_path, method="baseline", rnd=0, alpha=None, seed=0, miou=0.40),
              run(tmp_path, method="baseline", rnd=0, alpha=None, seed=1, miou=0.42),
@@ -84,8 +96,9 @@ def test_method_table(tmp_path):
              run(tmp_path, method="dars", seed=0, miou=0.50),
              run(tmp_path, method="dars", seed=1, miou=0.54),
              run(tmp_path, method="cbst", alpha=0.2, seed=0, miou=0.47)]
-    # the baseline given last still comes first
-    df = method_table(files[2:] + files[:2], tmp_path / "t" / "methods.csv", tmp_path / "t" / "methods.md")
+    # the baseline given last still comes first in the CSV
+    spec = table_spec(files[2:] + files[:2], gains=[("dars", "round 0")])
+    df = method_table(spec, tmp_path / "t" / "methods.csv", tmp_path / "t" / "methods.md")
     csv = pd.read_csv(tmp_path / "t" / "methods.csv")
     assert list(csv.columns[:6]) == ["method", "round", "alpha", "seeds", "miou_mean", "miou_std"]
     assert list(csv.columns[6:25]) == list(CLASS_NAMES)
@@ -99,18 +112,16 @@ def test_method_table(tmp_path):
     assert dars["road"] == pytest.approx(0.52, abs=1e-12)
     assert math.isnan(csv[csv.method == "st"].iloc[0]["alpha"])
     assert len(df) == 4
-    md = (tmp_path / "t" / "methods.md").read_text().splitlines()
-    assert md[0].startswith("Table:") and "synth" in md[0] and "round 1" in md[0]
-    assert "single-scale" in md[0] and "random" in md[0]
-    assert md[2].split("|")[1:7] == [" method ", " round ", " alpha ", " seeds ", " mIoU mean ", " mIoU std "]
-    assert len(md) == 4 + 4
-    dars_line = [r for r in md if r.startswith("| dars ")][0]
-    assert "| 52.00 |" in dars_line and "| 0.5 |" in dars_line and "2.83" in dars_line
     # Gains are paired per seed: dars - baseline = +0.10, +0.12 (both positive).
     assert dars["gain_baseline_mean"] == pytest.approx(0.11) and dars["gain_baseline_n"] == 2
     assert dars["gain_baseline_std"] == pytest.approx(np.std([0.10, 0.12], ddof=1))
-    assert "| +11.00 ± 1.41 [2/2] |" in dars_line
     assert csv[csv.method == "baseline"].iloc[0]["gain_baseline_n"] == 0
+    # The Markdown is the per-class table of the same spec (the run report's per_class.md).
+    md = (tmp_path / "t" / "methods.md").read_text()
+    assert md == tables.markdown(tables.build_table(spec))
+    dars_line = next(r for r in md.splitlines() if r.startswith("| dars |"))
+    assert "| 52.0 ± 2.8 |" in dars_line
+    assert "| dars − round 0 |" in md and "| +11.0 ± 1.4 [2/2] |" in md
 
 
 def test_method_table_gain_against_the_control_is_paired(tmp_path):
@@ -118,23 +129,23 @@ def test_method_table_gain_against_the_control_is_paired(tmp_path):
              for s, m in ((0, 0.50), (1, 0.40), (2, 0.45))]
     files += [run(tmp_path, method="dars", seed=s, miou=m, labeler="dars")
               for s, m in ((0, 0.52), (1, 0.41), (2, 0.44))]
-    method_table(files, tmp_path / "m.csv", tmp_path / "m.md")
+    method_table(table_spec(files), tmp_path / "m.csv", tmp_path / "m.md")
     dars = pd.read_csv(tmp_path / "m.csv").set_index("method").loc["dars"]
     assert dars["gain_control_mean"] == pytest.approx(np.mean([0.02, 0.01, -0.01]))
     assert dars["gain_control_wins"] == 2 and dars["gain_control_n"] == 3
     assert dars["gain_baseline_n"] == 0  # no round 0 in this table
     base = run(tmp_path, method="baseline", rnd=0, alpha=None, seed=0, miou=0.3)
-    method_table(files + [base], tmp_path / "m.csv", tmp_path / "m.md")
+    method_table(table_spec(files + [base]), tmp_path / "m.csv", tmp_path / "m.md")
     csv = pd.read_csv(tmp_path / "m.csv").set_index("method")
     assert csv.loc["baseline", "gain_control_n"] == 0 and csv.loc["dars", "gain_baseline_n"] == 1
 
 
 def test_method_table_rejects_mixed_rounds_and_protocols(tmp_path):
     with pytest.raises(DarsError, match="round"):
-        method_table([run(tmp_path, method="st", rnd=1), run(tmp_path, method="dars", rnd=2)],
+        method_table(table_spec([run(tmp_path, method="st", rnd=1), run(tmp_path, method="dars", rnd=2)]),
                      tmp_path / "m.csv", tmp_path / "m.md")
     with pytest.raises(DarsError, match="protocol"):
-        method_table([run(tmp_path, method="st"), run(tmp_path, method="dars", protocol="multi-scale")],
+        method_table(table_spec([run(tmp_path, method="st"), run(tmp_path, method="dars", protocol="multi-scale")]),
                      tmp_path / "m.csv", tmp_path / "m.md")
     assert not (tmp_path / "m.csv").exists()
 
@@ -153,6 +164,7 @@ def test_commands_declare_the_cli_flags(tmp_path):
     args = p.parse_args(["aggregate", *files, "--out", str(tmp_path / "agg.json")])
     args.handler(args)
     assert json.loads((tmp_path / "agg.json").read_text())["miou_mean"] == pytest.approx(0.55)
-    args = p.parse_args(["table", *files, "--out-csv", str(tmp_path / "t.csv"), "--out-md", str(tmp_path / "t.md")])
+    args = p.parse_args(["table", "--spec", json.dumps(table_spec(files)), "--out-csv", str(tmp_path / "t.csv"),
+                         "--out-md", str(tmp_path / "t.md")])
     args.handler(args)
-    assert (tmp_path / "t.md").read_text().startswith("Table: mIoU (%)")
+    assert (tmp_path / "t.md").read_text().startswith("**Per-class IoU**")

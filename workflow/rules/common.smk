@@ -224,12 +224,17 @@ def get_seed_runs(wildcards):
                   method=config["default_method"], **dict(wildcards.items()))
 
 
-def get_method_runs(wildcards):
-    """Per-seed miou.json files of round 0 and of every method run to {round} (dars.finding)."""
-    w = dict(wildcards.items())
-    return (expand(f"{RUN}/{dars.paths.Stage.round0()}/miou.json", seed=config["seeds"], **w)
-            + expand(f"{ROUND}/miou.json", seed=config["seeds"],
-                     method=dars.config.round_methods(config, int(wildcards.round)), **w))
+def get_method_table_spec(wildcards):
+    """The run report's per-class spec of {round}: methods.md is that table (dars.report.method_table)."""
+    return _config(dars.paper.run_spec, wildcards.dataset, int(wildcards.split), int(wildcards.round), "per_class")
+
+
+def get_method_table_spec_json(wildcards):
+    return json.dumps(get_method_table_spec(wildcards))
+
+
+def get_method_table_inputs(wildcards):
+    return dars.specs.spec_inputs(get_method_table_spec(wildcards))
 
 
 def get_synthetic_args(wildcards):

@@ -14,12 +14,15 @@ rule aggregate:
         "python -m dars aggregate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
+# methods.md is the report's per-class table (the same spec); methods.csv its per-method lines.
 rule method_table:
     input:
-        get_method_runs,
+        get_method_table_inputs,
     output:
         csv=f"{AGG}/methods.csv",
         md=f"{AGG}/methods.md",
+    params:
+        spec=get_method_table_spec_json,
     log:
         f"{AGG_LOGS}/method_table.log",
     benchmark:
@@ -27,7 +30,7 @@ rule method_table:
     conda:
         ENV
     shell:
-        "python -m dars table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "python -m dars table --spec {params.spec:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 # The report of a dataset/split/round (`snakemake --report report.html` for any target that
