@@ -17,7 +17,8 @@ from .data.layouts import DEFAULT_LAYOUT, class_set, find_pairs, image_id, image
 from .data.lists import read_pseudo_list
 from .io import DarsError, atomic_path, read_image, read_label, write_png
 from .records import TAIL_SHARE, as_list, class_names, class_shares, load_cell, stat, tail_classes
-from .tables import TAIL_MARK, load_spec
+from .render import TAIL_MARK
+from .specs import load_spec
 
 DPI = 110
 PANEL_WIDTH = 400  # px per panel: legible at 100% zoom, 6 panels fit a 2560 px screen

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import render
 from .classes import IGNORE
 from .data import layouts
 from .data.layouts import image_id
@@ -52,13 +53,8 @@ def _pct(x):
 
 
 def _table(headers, rows):
-    """Plain-text table: first column left-aligned, the others right-aligned."""
-    rows = [[str(c) for c in r] for r in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(r):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([line([str(h) for h in headers]), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+    """Plain-text table (dars.render.text): first column left-aligned, the others right-aligned."""
+    return render.text(render.Table("", headers[0], list(headers[1:]), [(r[0], list(r[1:])) for r in rows], []))
 
 
 def _class_set(path, root=None, obj=None):
