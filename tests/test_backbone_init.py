@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 import torch.nn as nn
+from helpers import BN, COUNTER, DEEP_STEM_RANDOM, randomized, save_small, semseg_resnet50_state
 from torchvision.models import resnet50, resnet101
 
 from dars.io import DarsError
@@ -12,48 +13,9 @@ from dars.models import MODELS, build_model
 from dars.models.backbone_init import load_backbone_state
 from dars.models.pspnet import load_backbone
 
-COUNTER = "num_batches_tracked"
-BN = ("weight", "bias", "running_mean", "running_var")
-# The deep stem as hszhao/semseg's resnet.py (deep_base=True) names it.
-SEMSEG_STEM = [("conv1", (64, 3, 3, 3), "bn1", 64), ("conv2", (64, 64, 3, 3), "bn2", 64),
-               ("conv3", (128, 64, 3, 3), "bn3", 128)]
 # The semseg name of each of our stem tensors, written out (not derived from the code under test).
 SEMSEG_NAME = {**{f"stem.{i}.0.weight": f"conv{i + 1}.weight" for i in range(3)},
                **{f"stem.{i}.1.{p}": f"bn{i + 1}.{p}" for i in range(3) for p in BN + (COUNTER,)}}
-DEEP_STEM_RANDOM = ([f"stem.{i}.0.weight" if p is None else f"stem.{i}.1.{p}" for i in range(3) for p in (None,) + BN]
-                    + ["layer1.0.conv1.weight", "layer1.0.downsample.0.weight"])
-
-
-def randomized(state, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {k: v if k.endswith(COUNTER) else torch.randn(v.shape, generator=g) for k, v in state.items()}
-
-
-def semseg_resnet50_state(counters=False):
-    """A state dict with the names and shapes of semseg's resnet50_v2.pth: deep stem, layer1's
-    first block reading 128 channels, fc; no num_batches_tracked unless `counters`."""
-    state = {}
-    for conv, shape, bn, width in SEMSEG_STEM:
-        state[f"{conv}.weight"] = torch.empty(shape)
-        state.update({f"{bn}.{p}": torch.empty(width) for p in BN})
-        if counters:
-            state[f"{bn}.{COUNTER}"] = torch.tensor(7)
-    for k, v in resnet50(weights=None).state_dict().items():
-        if k.startswith("layer") and (counters or not k.endswith(COUNTER)):
-            state[k] = v
-    state["layer1.0.conv1.weight"] = torch.empty(64, 128, 1, 1)
-    state["layer1.0.downsample.0.weight"] = torch.empty(256, 128, 1, 1)
-    state["fc.weight"], state["fc.bias"] = torch.empty(1000, 2048), torch.empty(1000)
-    return randomized(state)
-
-
-def save_small(state, path):
-    """Save a state dict whose tensors keep their shapes but share one element each (stride-0
-    views): the file is a few kB, the shapes are all that the checks read."""
-    torch.save({k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in state.items()}, path)
-    return path
-
-
 def test_semseg_layout_initialises_the_whole_backbone():
     state = semseg_resnet50_state(counters=True)
     model = build_model("pspnet50", 19)

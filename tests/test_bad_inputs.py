@@ -18,31 +18,28 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import write_cityscapes_tree
-from test_train import SETTINGS
-from test_workflow import snakemake, tiny_config
+from helpers import REPO, TRAIN_SETTINGS, snakemake, tiny_config, write_cityscapes_tree
 
 from dars import checkpoint, pseudo
 from dars.__main__ import main
 from dars.checkpoint import save_checkpoint
+from dars.data.digests import list_digest, manifest_path
 from dars.data.layouts import find_pairs
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
 from dars.infer import infer_stage
 from dars.io import DarsError, read_label, write_json, write_png
-from dars.manifest import list_digest, manifest_path, stale_directories
+from dars.manifest import stale_directories
 from dars.prior import prior_stage
 from dars.train import train
 
 SHARDS = 2
-REPO = Path(__file__).resolve().parents[1]
 
 
 class Interrupt(Exception):
@@ -71,7 +68,7 @@ def teacher(tmp_path_factory):
     base = tmp_path_factory.mktemp("teacher")
     root = write_cityscapes_tree(base / "cityscapes", num_train=12, num_val=2)
     make_split(root, 2, 0, base / "split", "tiny")
-    train(SETTINGS, base / "round0.pt", root, base / "split/labeled.txt", log=quiet)
+    train(TRAIN_SETTINGS, base / "round0.pt", root, base / "split/labeled.txt", log=quiet)
     prior_stage(root, base / "split/labeled.txt", base / "prior.json")
     for k in range(SHARDS):
         infer_stage(base / "round0.pt", root, base / "split/unlabeled.txt", base / f"shards/{k}", SHARDS, k)
@@ -94,7 +91,7 @@ def pseudo_labels(base, root, round_dir, alpha):
 
 def test_resume_after_a_changed_alpha_starts_afresh(teacher, tmp_path):
     base, root = teacher
-    student = dict(SETTINGS, round=1, mode="pseudo", epochs=2)
+    student = dict(TRAIN_SETTINGS, round=1, mode="pseudo", epochs=2)
     split, work, out = base / "split", tmp_path / "work", tmp_path / "model.pt"
 
     def run(pseudo_list, work_dir, log):
@@ -128,7 +125,7 @@ def test_round0_resume_after_an_edited_labeled_label_starts_afresh(tmp_path):
     make_split(root, 2, 0, tmp_path / "split", "tiny")
     labeled = tmp_path / "split/labeled.txt"
     with pytest.raises(Interrupt):
-        train(SETTINGS, tmp_path / "model.pt", root, labeled, work_dir=tmp_path / "work",
+        train(TRAIN_SETTINGS, tmp_path / "model.pt", root, labeled, work_dir=tmp_path / "work",
               log=interrupt_after_first_epoch)
     text = labeled.read_text()
     label = root / text.split()[1]
@@ -138,7 +135,7 @@ def test_round0_resume_after_an_edited_labeled_label_starts_afresh(tmp_path):
     make_split(root, 2, 0, tmp_path / "split", "tiny")
     assert labeled.read_text() == text
     messages = []
-    train(SETTINGS, tmp_path / "model.pt", root, labeled, work_dir=tmp_path / "work", log=messages.append)
+    train(TRAIN_SETTINGS, tmp_path / "model.pt", root, labeled, work_dir=tmp_path / "work", log=messages.append)
     assert not any(m.startswith("resuming") for m in messages), messages
     assert any("its labeled list changed since it was saved" in m for m in messages), messages
 
@@ -417,7 +414,7 @@ def test_the_split_hint_accounts_for_min_labeled(tmp_path):
 def test_a_step_limited_model_records_its_real_epochs(tmp_path):
     root = write_cityscapes_tree(tmp_path / "cityscapes", num_train=8)
     make_split(root, 2, 0, tmp_path / "split", "tiny")  # 4 labeled, batch 2: 2 steps an epoch
-    train(dict(SETTINGS, steps=3), tmp_path / "model.pt", root, tmp_path / "split/labeled.txt", log=quiet)
+    train(dict(TRAIN_SETTINGS, steps=3), tmp_path / "model.pt", root, tmp_path / "split/labeled.txt", log=quiet)
     ck = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=False)
     assert ck["iteration"] == 3 and ck["epochs"] == 1.5
 

@@ -1,9 +1,9 @@
 """dars.config: the checks a schema cannot make (each error names its config key), and what one
 run resolves to (settings, identity, teacher)."""
 import pytest
+from helpers import REPO, tiny_config
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
-from test_workflow import REPO, tiny_config
 
 from dars import config as cfg
 from dars import pseudo

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from test_train import SETTINGS
+from helpers import TRAIN_SETTINGS
 
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
@@ -32,7 +32,7 @@ def _train(settings, out, root, split_dir, **kw):
 def test_cuda_trainer_auto_path_resumes(tiny_cityscapes, split_dir, tmp_path):
     """workers/amp/channels_last "auto" on CUDA: 3 pinned-memory workers, bf16, NHWC; an
     interrupted run resumes from last.pt to the same step count and finite losses."""
-    settings = dict(SETTINGS, workers="auto", epochs=2)  # 4 labeled images, batch 2: 4 steps
+    settings = dict(TRAIN_SETTINGS, workers="auto", epochs=2)  # 4 labeled images, batch 2: 4 steps
     ck, messages = _train(settings, tmp_path / "a.pt", tiny_cityscapes, split_dir)
     assert any("amp torch.bfloat16, channels_last True" in m and "loader workers 3" in m for m in messages)
     assert ck["iteration"] == 4 and all(h["loss_labeled"] < 10 for h in ck["history"])
@@ -51,7 +51,7 @@ def test_cuda_trainer_auto_path_resumes(tiny_cityscapes, split_dir, tmp_path):
 
 
 def test_cuda_compiled_training_tracks_eager(tiny_cityscapes, split_dir, tmp_path):
-    settings = dict(SETTINGS, epochs=1, batch_size=4, workers=0, amp="off")
+    settings = dict(TRAIN_SETTINGS, epochs=1, batch_size=4, workers=0, amp="off")
     eager, _ = _train(settings, tmp_path / "eager.pt", tiny_cityscapes, split_dir)
     compiled, messages = _train(dict(settings, compile=True), tmp_path / "compiled.pt", tiny_cityscapes, split_dir)
     assert any("compile True" in m for m in messages)
@@ -62,7 +62,8 @@ def test_cuda_compiled_training_tracks_eager(tiny_cityscapes, split_dir, tmp_pat
 def test_cuda_folded_inference_and_evaluation(tiny_cityscapes, split_dir, tmp_path):
     """The stages' model on CUDA has its BatchNorms folded and, in bf16, predicts what the
     float32 CPU model predicts; evaluation runs on the device and records how."""
-    ck, _ = _train(dict(SETTINGS, epochs=2, batch_size=4, workers=0), tmp_path / "m.pt", tiny_cityscapes, split_dir)
+    ck, _ = _train(dict(TRAIN_SETTINGS, epochs=2, batch_size=4, workers=0), tmp_path / "m.pt", tiny_cityscapes,
+                   split_dir)
     gpu_model, _ = load_model(tmp_path / "m.pt", "cuda")
     cpu_model, _ = load_model(tmp_path / "m.pt", "cpu")
     assert gpu_model.folded_batchnorms > 0 and not hasattr(cpu_model, "folded_batchnorms")

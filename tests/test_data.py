@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import write_cityscapes_tree
+from helpers import write_cityscapes_tree
 
 from dars.data.cityscapes import find_pairs, prepare
 from dars.data.layouts import image_id

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import REPO, snakemake, tiny_config
+from helpers import REPO, snakemake, tiny_config
 
 from dars import evidence, records, render
 from dars.io import read_label, write_json

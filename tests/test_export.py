@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_cityscapes_tree
+from helpers import snakemake, tiny_config, write_cityscapes_tree
 from PIL import Image
-from test_workflow import snakemake, tiny_config
 
 from dars.__main__ import main
 from dars.classes import CITYSCAPES_CLASSES, LABELID_TO_TRAINID, NUM_CLASSES, TRAINID_TO_LABELID, train_ids_to_label_ids

@@ -4,7 +4,6 @@ import copy
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from helpers import DEEP_STEM_RANDOM, REPO, SNAKEMAKE, randomized, save_small, semseg_resnet50_state
 from snakemake.utils import validate
-from test_backbone_init import DEEP_STEM_RANDOM, randomized, save_small, semseg_resnet50_state
 
 from dars import slide
 from dars.classes import train_ids_to_label_ids
@@ -27,9 +26,6 @@ from dars.io import write_png
 from dars.models import build_model
 from dars.models.backbone_init import load_backbone_state
 from dars.settings import PredictSettings
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 
 @pytest.fixture(scope="module")

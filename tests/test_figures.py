@@ -8,7 +8,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import write_cityscapes_tree
+from helpers import write_cityscapes_tree
 
 from dars import figures
 from dars.classes import IGNORE, NUM_CLASSES, PALETTE

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import yaml
-from test_workflow import REPO, tiny_config
+from helpers import REPO, tiny_config
 
 HEAVY = ("pandas", "cv2", "torch")
 

@@ -4,8 +4,7 @@ import json
 import os
 
 import pytest
-from conftest import write_cityscapes_tree
-from test_workflow import tiny_config
+from helpers import tiny_config, write_cityscapes_tree
 
 from dars.data.digests import file_record, list_digest, manifest_path, read_records, write_manifest
 from dars.data.lists import read_list

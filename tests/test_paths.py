@@ -4,9 +4,7 @@ import json
 import re
 
 import pytest
-from conftest import write_cityscapes_tree
-from test_uda_paper import uda_config
-from test_workflow import snakemake, tiny_config
+from helpers import snakemake, tiny_config, uda_config, write_cityscapes_tree
 
 from dars.paths import (
     EVIDENCE,

@@ -2,10 +2,10 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO, put, snakemake, uda_config
 
 import dars.io
 import dars.prior
@@ -14,8 +14,6 @@ from dars.infer import sample_pixels
 from dars.metrics import kl_divergence
 from dars.prior import estimate_target_prior, has_val_labels, posterior_mean, prior_est_stage, prior_stage
 from dars.shards import Shard, ShardWriter
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def teacher_posteriors(true_prior, train_prior, n, rng, sharpen=1.0, sep=3.0):
@@ -173,7 +171,6 @@ def test_tables_show_each_rows_prior_distance(tmp_path):
     """S6/S7 (dars.tables) add D_KL(true || prior) of the prior each row aligned to: mean ± std over
     the seeds' prior.json kl_true_prior, – for rows without a prior (round 0, ST, CBST)."""
     import pandas as pd
-    from test_tables import put
 
     from dars import tables
     from dars.io import write_json
@@ -203,8 +200,6 @@ def test_tables_show_each_rows_prior_distance(tmp_path):
 def test_the_workflow_records_every_priors_distance_on_the_uda_chain(tmp_path):
     """prior.json (the source prior, DARS(SD)), prior_td.json and prior_est.json of a UDA run record
     D_KL to the target's val labels; the estimate is built from the round-0 teacher's shards."""
-    from test_uda_paper import uda_config
-    from test_workflow import snakemake
     run = tmp_path / "results/synthetic_uda/split0/seed0"
     est_json = run / "dars_est/round1/prior_est.json"
     proc = snakemake(tmp_path, "--cores", "1", str(est_json.relative_to(tmp_path)), config=uda_config())

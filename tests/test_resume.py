@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_cityscapes_tree
-from test_train import SETTINGS
+from helpers import REPO, TRAIN_SETTINGS, write_cityscapes_tree
 
 from dars.data.splits import make_split
 
-REPO = Path(__file__).resolve().parents[1]
 STEPS_PER_EPOCH = 8   # 16 labeled images, batch size 2
-RUN = dict(SETTINGS, epochs=5, checkpoint_every=1)  # 40 steps, a checkpoint after each
+RUN = dict(TRAIN_SETTINGS, epochs=5, checkpoint_every=1)  # 40 steps, a checkpoint after each
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write_cityscapes_tree
-from test_workflow import tiny_config
+from helpers import REPO, SNAKEMAKE, tiny_config, write_cityscapes_tree
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 # The repository's profile, then the test cluster's overrides (small limits, one thread per
 # stage, squeue for job states, ...).
 PROFILES = ["--profile", str(REPO / "slurm"), "--profile", str(REPO / "tests/slurm-ci")]

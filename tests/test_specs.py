@@ -3,15 +3,13 @@ the schema owning the `paper:` and `evidence:` keys, and spec building without p
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from helpers import REPO
 
 from dars import finding, paper, specs
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -5,29 +5,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import CLASS_NAMES, put
 
 from dars import render, specs, tables
 from dars.io import DarsError, write_json
 from dars.records import Value
 
-NAMES = ["road", "car", "pole", "rider"]
 # Val ground truth: road 90%, car 9.5%, pole 0.5% (the only tail class), rider absent from val.
 VAL_COUNTS = [900, 95, 5, 0]
-
-
-def put(root, method, seed, rnd, iou, *, labeler=None, alpha=None, kl=None, **extra):
-    """A per-run miou.json (and pseudo_stats.json when `kl` is given) in the pipeline's layout."""
-    d = root / f"seed{seed}" / ("round0" if method == "baseline" else f"{method}/round{rnd}")
-    present = [v for v in iou if v is not None]
-    run = {"dataset": "synthetic", "split": 8, "seed": seed, "round": rnd, "method": method,
-           "labeler": labeler, "alpha": alpha, "scale_range": [0.75, 1.5], "protocol": "whole image",
-           "class_names": NAMES, "iou": iou, "miou": sum(present) / len(present)}
-    run.update(extra)
-    write_json(d / "miou.json", run)
-    if kl is not None:
-        write_json(d / "pseudo_stats.json", {"labeler": labeler, "alpha": alpha, "pseudo_counts": [1, 1, 1, 1],
-                                             "gt": {"kl_true_pseudo": kl, "gt_pixels": [9, 1, 1, 1]}})
-    return str(d / "miou.json")
 
 
 @pytest.fixture
@@ -38,7 +23,7 @@ def runs(tmp_path):
     dars = [put(tmp_path, "dars", s, 2, [0.9, 0.63, p, None], labeler="dars", alpha=0.5, kl=k)
             for s, (p, k) in enumerate([(0.12, 0.010), (0.15, 0.012), (0.21, 0.017)])]
     prior = tmp_path / "prior_td.json"
-    write_json(prior, {"counts": VAL_COUNTS, "shares": [c / 1000 for c in VAL_COUNTS], "class_names": NAMES})
+    write_json(prior, {"counts": VAL_COUNTS, "shares": [c / 1000 for c in VAL_COUNTS], "class_names": CLASS_NAMES})
     return {"base": base, "sup": sup, "dars": dars, "prior": str(prior), "root": tmp_path}
 
 
@@ -86,7 +71,7 @@ def test_per_class_numbers_tail_and_gains(runs, tmp_path):
 def test_without_val_prior_no_tail_column(runs, tmp_path):
     spec = {"kind": "per_class", "rows": {"DARS": runs["dars"][:1]}}
     table = tables.write_table(spec, tmp_path / "t.csv", tmp_path / "t.md")
-    assert table.columns == NAMES + ["mIoU"]
+    assert table.columns == CLASS_NAMES + ["mIoU"]
     assert "| DARS | 90.0 | 63.0 | 12.0 | – | 55.0 |" in (tmp_path / "t.md").read_text()  # one seed: no ±
 
 

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from helpers import TRAIN_SETTINGS
 
 from dars.data.splits import make_split
 from dars.evaluate import evaluate_stage
@@ -10,13 +11,6 @@ from dars.io import DarsError
 from dars.settings import PredictSettings, TrainSettings
 from dars.shards import Shard
 from dars.train import poly_lr, train
-
-SETTINGS = {
-    "model": "lite", "num_classes": 19, "seed": 0, "round": 0, "mode": "pretrain", "epochs": 3,
-    "batch_size": 2, "crop": [32, 48], "resize": None, "scale_range": [0.5, 1.0], "base_lr": 0.01,
-    "head_lr_mult": 10, "momentum": 0.9, "weight_decay": 1e-4, "poly_power": 0.9, "aux_weight": 0.4,
-    "rotate": 10, "blur": True, "flip": True, "checkpoint_every": 1, "workers": 0,
-}
 
 
 @pytest.fixture
@@ -28,19 +22,19 @@ def split_dir(tiny_cityscapes, tmp_path):
 def test_train_settings_give_back_the_dict_they_were_built_from():
     """Checkpoints store to_dict() and the resume fingerprint digests it: the same keys in the
     same order, the same value objects, optional keys only where the source had them."""
-    source = json.loads(json.dumps(dict(SETTINGS, amp="bf16", future_key=[1, 2])))
+    source = json.loads(json.dumps(dict(TRAIN_SETTINGS, amp="bf16", future_key=[1, 2])))
     s = TrainSettings.of(source)
     out = s.to_dict()
     assert out == source and list(out) == list(source)
     assert all(out[k] is source[k] for k in source) and all(a is b for a, b in zip(out, source))
     assert s.amp == "bf16" and s.compile is False and s.extra == {"future_key": [1, 2]}
     assert TrainSettings.of(s) is s
-    digest = TrainSettings.of(SETTINGS).digest()
-    assert TrainSettings.of(dict(SETTINGS, compile=True)).digest() == digest  # runtime only
-    assert TrainSettings.of(dict(SETTINGS, epochs=4)).digest() != digest
-    assert TrainSettings(**SETTINGS).to_dict() == SETTINGS
+    digest = TrainSettings.of(TRAIN_SETTINGS).digest()
+    assert TrainSettings.of(dict(TRAIN_SETTINGS, compile=True)).digest() == digest  # runtime only
+    assert TrainSettings.of(dict(TRAIN_SETTINGS, epochs=4)).digest() != digest
+    assert TrainSettings(**TRAIN_SETTINGS).to_dict() == TRAIN_SETTINGS
     with pytest.raises(DarsError, match="lack base_lr"):
-        TrainSettings.of({k: v for k, v in SETTINGS.items() if k != "base_lr"})
+        TrainSettings.of({k: v for k, v in TRAIN_SETTINGS.items() if k != "base_lr"})
 
 
 def test_predict_settings_are_parsed_once_with_defaults():
@@ -63,17 +57,17 @@ class Interrupt(Exception):
 
 def test_resume_after_interruption_equals_uninterrupted_run(tiny_cityscapes, split_dir, tmp_path):
     labeled = split_dir / "labeled.txt"
-    train(SETTINGS, tmp_path / "a.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wa", log=lambda m: None)
+    train(TRAIN_SETTINGS, tmp_path / "a.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wa", log=lambda m: None)
 
     def crash_after_first_epoch(msg):
         if msg.startswith('{"epoch": 1'):
             raise Interrupt
     with pytest.raises(Interrupt):
-        train(SETTINGS, tmp_path / "b.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wb",
+        train(TRAIN_SETTINGS, tmp_path / "b.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wb",
               log=crash_after_first_epoch)
     assert (tmp_path / "wb/last.pt").is_file() and not (tmp_path / "b.pt").exists()
     messages = []
-    train(SETTINGS, tmp_path / "b.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wb", log=messages.append)
+    train(TRAIN_SETTINGS, tmp_path / "b.pt", tiny_cityscapes, labeled, work_dir=tmp_path / "wb", log=messages.append)
     assert any(m.startswith("resuming") for m in messages)
     a = torch.load(tmp_path / "a.pt", weights_only=False)
     b = torch.load(tmp_path / "b.pt", weights_only=False)
@@ -85,7 +79,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tiny_cityscapes, spl
 
 def test_student_round_continues_teacher_and_inference_and_evaluation(tiny_cityscapes, split_dir, tmp_path):
     labeled, unlabeled = split_dir / "labeled.txt", split_dir / "unlabeled.txt"
-    train(SETTINGS, tmp_path / "r0.pt", tiny_cityscapes, labeled, log=lambda m: None)
+    train(TRAIN_SETTINGS, tmp_path / "r0.pt", tiny_cityscapes, labeled, log=lambda m: None)
     for k in range(2):
         infer_stage(tmp_path / "r0.pt", tiny_cityscapes, unlabeled, tmp_path / f"shards/{k}", 2, k)
     shards = [Shard(tmp_path / f"shards/{k}") for k in range(2)]
@@ -93,7 +87,7 @@ def test_student_round_continues_teacher_and_inference_and_evaluation(tiny_citys
     meta, pred, conf = shards[0].get(0)
     assert pred.shape == (32, 64) and conf.dtype == "float16" and 0 < conf.min() and conf.max() <= 1
     # A supervised-control round continues from the teacher's optimizer state.
-    student = dict(SETTINGS, round=1, mode="supervised", epochs=1)
+    student = dict(TRAIN_SETTINGS, round=1, mode="supervised", epochs=1)
     train(student, tmp_path / "r1.pt", tiny_cityscapes, labeled, unlabeled_list=unlabeled,
           init_ckpt=tmp_path / "r0.pt", log=lambda m: None)
     ck = torch.load(tmp_path / "r1.pt", weights_only=False)
@@ -115,7 +109,8 @@ def test_shard_slices_cover_every_item_once():
 def test_decoding_workers_change_nothing(tiny_cityscapes, split_dir, tmp_path, monkeypatch):
     """Inference stages decode ahead in worker processes on a GPU (threads - 1 of them); forced
     on here, shards and miou.json are byte-identical to decoding inline."""
-    train(dict(SETTINGS, epochs=1), tmp_path / "m.pt", tiny_cityscapes, split_dir / "labeled.txt", log=lambda m: None)
+    train(dict(TRAIN_SETTINGS, epochs=1), tmp_path / "m.pt", tiny_cityscapes, split_dir / "labeled.txt",
+          log=lambda m: None)
     outputs = {}
     for workers in (0, 2):
         monkeypatch.setattr("dars.runtime.resolve_workers", lambda value, threads, device, workers=workers: workers)
@@ -131,6 +126,6 @@ def test_decoding_workers_change_nothing(tiny_cityscapes, split_dir, tmp_path, m
 def test_identical_runs_write_byte_identical_checkpoints(tiny_cityscapes, split_dir, tmp_path):
     """Checksums of artifacts mean something: same settings and data, same model.pt bytes."""
     for name in ("a", "b"):
-        train(dict(SETTINGS, epochs=1), tmp_path / name / "model.pt", tiny_cityscapes, split_dir / "labeled.txt",
+        train(dict(TRAIN_SETTINGS, epochs=1), tmp_path / name / "model.pt", tiny_cityscapes, split_dir / "labeled.txt",
               work_dir=tmp_path / name / "work", log=lambda m: None)
     assert (tmp_path / "a/model.pt").read_bytes() == (tmp_path / "b/model.pt").read_bytes()

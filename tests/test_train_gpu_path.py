@@ -16,12 +16,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_cityscapes_tree
-from test_train import SETTINGS
+from helpers import REPO, TRAIN_SETTINGS, write_cityscapes_tree
 
 from dars.data.dataset import SegmentationPairs
 from dars.data.splits import make_split
@@ -29,8 +27,6 @@ from dars.io import DarsError
 from dars.runtime import resolve_amp, resolve_channels_last, resolve_workers
 from dars.slide import load_model
 from dars.train import StepBatches, train
-
-REPO = Path(__file__).resolve().parents[1]
 
 # Test-only knobs around `python -m dars`: float64, no dropout, pid files, slower steps.
 LAUNCHER = """
@@ -67,7 +63,7 @@ def data(tmp_path_factory):
     launcher = base / "launch.py"
     launcher.write_text(LAUNCHER)
     teacher = base / "teacher.pt"
-    train(dict(SETTINGS, batch_size=4, epochs=1), teacher, root, base / "split/labeled.txt", threads=1,
+    train(dict(TRAIN_SETTINGS, batch_size=4, epochs=1), teacher, root, base / "split/labeled.txt", threads=1,
           log=lambda m: None)
     return {"root": root, "split": base / "split", "launcher": launcher, "teacher": teacher}
 
@@ -123,11 +119,11 @@ def test_batch_must_divide_over_ranks(data, monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(DarsError, match="batch_size 3"):
-        train(dict(SETTINGS, batch_size=3), tmp_path / "m.pt", data["root"], data["split"] / "labeled.txt")
+        train(dict(TRAIN_SETTINGS, batch_size=3), tmp_path / "m.pt", data["root"], data["split"] / "labeled.txt")
 
 
 def test_loader_workers_do_not_change_results(data, tmp_path):
-    student = dict(SETTINGS, round=1, mode="supervised", epochs=1, batch_size=4)
+    student = dict(TRAIN_SETTINGS, round=1, mode="supervised", epochs=1, batch_size=4)
     outs = []
     for workers in (0, 2):
         out = tmp_path / f"w{workers}.pt"
@@ -142,7 +138,7 @@ def test_loader_workers_do_not_change_results(data, tmp_path):
 
 def test_bf16_autocast_and_channels_last_on_cpu(data, tmp_path):
     messages = []
-    settings = dict(SETTINGS, batch_size=4, epochs=1, amp="bf16", channels_last=True)
+    settings = dict(TRAIN_SETTINGS, batch_size=4, epochs=1, amp="bf16", channels_last=True)
     train(settings, tmp_path / "bf16.pt", data["root"], data["split"] / "labeled.txt", threads=1,
           log=messages.append)
     assert any("amp torch.bfloat16, channels_last True" in m for m in messages)
@@ -157,7 +153,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(data, tmp_path)
     """torch.compile (inductor, ~1 min on these cores) computes the same steps up to float
     rounding, and the checkpoint loads into a plain model: same keys, close values."""
     messages = []
-    settings = dict(SETTINGS, batch_size=4, epochs=1, compile=True)
+    settings = dict(TRAIN_SETTINGS, batch_size=4, epochs=1, compile=True)
     train(settings, tmp_path / "compiled.pt", data["root"], data["split"] / "labeled.txt", threads=1,
           log=messages.append)
     assert any("compile True" in m for m in messages)
@@ -172,7 +168,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(data, tmp_path)
 def test_two_ranks_equal_one_rank(data, tmp_path, monkeypatch):
     """A supervised round (two forward passes per step, teacher weights and optimizer state)
     under torchrun with 2 ranks vs one process, in float64 without dropout (module docstring)."""
-    settings = dict(SETTINGS, round=1, mode="supervised", epochs=2, batch_size=4)
+    settings = dict(TRAIN_SETTINGS, round=1, mode="supervised", epochs=2, batch_size=4)
     rc, log2 = run(command(data, settings, tmp_path / "two.pt", ranks=2, init=data["teacher"]),
                    environment(T_FLOAT64="1", T_NO_DROPOUT="1"))
     assert rc == 0, log2[-3000:]
@@ -205,7 +201,7 @@ def test_sigterm_to_one_rank_stops_both_and_rerun_resumes_exactly(data, tmp_path
     """SIGTERM to rank 1 only: both ranks stop after the same step, rank 0 saves work/last.pt,
     and a rerun (all ranks load it, each its own RNG state) ends with exactly the weights of an
     uninterrupted 2-rank run (float32, dropout on)."""
-    settings = dict(SETTINGS, epochs=5, batch_size=4, checkpoint_every=1)
+    settings = dict(TRAIN_SETTINGS, epochs=5, batch_size=4, checkpoint_every=1)
     total = 5 * STEPS_PER_EPOCH
     rc, log = run(command(data, settings, tmp_path / "ref.pt", ranks=2), environment())
     assert rc == 0, log[-3000:]
@@ -244,7 +240,7 @@ def test_sigterm_to_one_rank_stops_both_and_rerun_resumes_exactly(data, tmp_path
 def test_nproc_relaunches_under_torchrun_as_the_workflow_runs_it(data, tmp_path):
     """`python -m dars train --nproc 2` (what the rules run with DARS_TRAIN_GPUS=2) re-executes
     itself as two DDP ranks and gives exactly an explicit torchrun run's weights."""
-    settings = dict(SETTINGS, epochs=1, batch_size=4)
+    settings = dict(TRAIN_SETTINGS, epochs=1, batch_size=4)
     rc, log = run(command(data, settings, tmp_path / "ref.pt", ranks=2), environment())
     assert rc == 0, log[-3000:]
     cmd = [sys.executable, "-m", "dars"] + command(data, settings, tmp_path / "nproc.pt")[2:] + ["--nproc", "2"]

@@ -2,21 +2,10 @@
 import json
 
 import pytest
-from test_workflow import REPO, snakemake, tiny_config
+from helpers import REPO, snakemake, uda_config
 
 from dars import paper
 from dars.io import DarsError
-
-
-def uda_config():
-    config = tiny_config(seeds=[0])
-    small = {"num_train": 16, "num_val": 6, "height": 64, "width": 128}
-    config["datasets"]["synthetic_evidence"]["synthetic"].update(small)
-    config["datasets"]["synthetic_game"]["synthetic"].update(num_train=16)
-    for name in ("synthetic_evidence", "synthetic_uda"):
-        config["datasets"][name]["train"] = {"crop": [48, 96], "pretrain_steps": 8}
-    config["train"].update(round_epochs=1)
-    return config
 
 
 def test_uda_chain_trains_on_the_source_and_labels_the_target(tmp_path):

@@ -1,38 +1,11 @@
 """End to end: Snakemake runs the whole chain on a tiny synthetic config; bad input fails clearly."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import cv2
 import pandas as pd
 import pytest
 import yaml
-from conftest import write_cityscapes_tree
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-
-
-def tiny_config(**overrides):
-    """The smoke setting of the tests and CI: the default DAG on 32 tiny images, 3 epochs."""
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config.update(dataset="synthetic", split=4, rounds=2, seeds=[0, 1], num_shards=2,
-                  compare_methods=["supervised", "st", "cbst", "dars"], later_rounds=None)
-    config["datasets"]["synthetic"]["synthetic"] = {
-        "num_train": 32, "num_val": 8, "height": 64, "width": 128, "seed": 0}
-    config["train"].update(crop=[48, 96], batch_size=4, pretrain_epochs=3, round_epochs=1)
-    config.update(overrides)
-    return config
-
-
-def snakemake(workdir, *args, config=None, timeout=900):
-    if config is not None:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run(SNAKEMAKE + ["--directory", str(workdir), *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+from helpers import REPO, snakemake, tiny_config, write_cityscapes_tree
 
 
 @pytest.fixture(scope="module")
