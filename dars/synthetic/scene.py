@@ -42,6 +42,53 @@ from .style import CITY
 DOMAINS = {"city": CITY, "game": GAME}
 
 
+def _facades(s, sg, F, zfar, green):
+    """Buildings with window grids, or a park / tree mass, along the facade line at F."""
+    rng, st = s.rng, s.st
+    shade, z0 = rng.uniform(0.65, 1.0), 1.0  # one side of the street lies in shadow
+    while z0 < zfar:  # facades: buildings with window grids, or a park / tree mass
+        z1 = min(z0 + rng.uniform(6, 25), zfar)
+        if rng.random() < st.p_park * green:
+            zs, ys = np.linspace(z0, z1, 6), rng.uniform(5, 13, 6)
+            s.faces([[(sg * F, 0, z0)] + [(sg * F, y, z) for z, y in zip(zs, ys)] + [(sg * F, 0, z1)]], VEG,
+                    s.col(st.leaf))
+        else:
+            hb = rng.uniform(*st.building_h)
+            colour = np.multiply(s.col(st.facades[rng.integers(len(st.facades))], 18), shade)
+            s.faces([side_rect(sg * F, z0, z1, 0, hb)], BUILDING, tuple(colour))
+            ys, zs = np.arange(2.2, hb - 1.6, 3.2), np.arange(z0 + 1, z1 - 1.4, 2.8)
+            zs = zs[1.3 * s.f * F / zs ** 2 > 0.8]  # skip windows narrower than a pixel
+            win = s.col((60, 66, 80) if rng.random() < 0.6 else (150, 160, 175), 15)
+            if len(ys) and len(zs):
+                s.faces([side_rect(sg * (F - .02), z, z + 1.3, y, y + 1.5) for y in ys for z in zs], None, win)
+        z0 = z1
+
+
+def _edges(s, sg, Wk, zfar):
+    """Walls, fences and hedges along the outer edge of the sidewalk at Wk."""
+    rng, st = s.rng, s.st
+    z0 = rng.uniform(4, 14)
+    while z0 < 0.7 * zfar:  # walls, fences and hedges along the outer edge of the sidewalk
+        z1, kind = z0 + rng.uniform(4, 16), rng.choice([WALL, FENCE, VEG, 0], p=st.edge_p)
+        hgt, c = rng.uniform(0.8, 2.2), s.col({WALL: st.wall, FENCE: st.fence, VEG: st.leaf, 0: st.wall}[kind], 16)
+        if kind == WALL:  # blocks with staggered joints, under a light coping
+            s.faces([side_rect(sg * Wk, z0, z1, 0, hgt)], WALL, c)
+            coping = tuple(np.minimum(255, 1.3 * np.asarray(c)))
+            s.faces([side_rect(sg * Wk, z0, z1, hgt - .14, hgt + .06)], WALL, coping)
+            ys, j = np.arange(0.4, hgt - .1, 0.4), s.col((70, 68, 66))
+            s.lines([(sg * Wk, y, z0) for y in ys], [(sg * Wk, y, z1) for y in ys], None, j)
+            a = [(sg * Wk, y - .4, z) for k, y in enumerate(ys) for z in np.arange(z0 + .45 * (k % 2), z1, .9)]
+            s.lines(a, [(X, y + .4, z) for X, y, z in a], None, j)
+        elif kind == FENCE:  # see-through lattice: dark gaps and light bars, all labelled fence
+            s.faces([side_rect(sg * Wk, z0, z1, 0, hgt)], FENCE, tuple(0.45 * np.asarray(c)))
+            zb = np.arange(z0, z1, 0.3)
+            s.lines([(sg * Wk, 0, z) for z in zb], [(sg * Wk, hgt + .1, z) for z in zb], None, c)
+            s.lines([(sg * Wk, y, z0) for y in (.15, hgt)], [(sg * Wk, y, z1) for y in (.15, hgt)], None, c, 2)
+        elif kind == VEG:  # hedge
+            s.faces([side_rect(sg * Wk, z0, z1, 0, 0.7 * hgt)], VEG, c)
+        z0 = z1 + rng.uniform(0, 8)
+
+
 def _street_side(s, sg, R, Wk, F, zfar, green, objs):
     """One side (sg = -1 left, +1 right): curb at R, sidewalk to Wk, verge to the facades at F (metres)."""
     rng, st = s.rng, s.st
@@ -65,43 +112,8 @@ def _street_side(s, sg, R, Wk, F, zfar, green, objs):
         colour = s.col({TERRAIN: st.grass, GROUND: st.soil, SIDEWALK: st.walk}[kind])
         s.faces([ground_rect(sg * Wk, sg * F, z0, z1)], kind, colour)
         z0 = z1
-    shade, z0 = rng.uniform(0.65, 1.0), 1.0  # one side of the street lies in shadow
-    while z0 < zfar:  # facades: buildings with window grids, or a park / tree mass
-        z1 = min(z0 + rng.uniform(6, 25), zfar)
-        if rng.random() < st.p_park * green:
-            zs, ys = np.linspace(z0, z1, 6), rng.uniform(5, 13, 6)
-            s.faces([[(sg * F, 0, z0)] + [(sg * F, y, z) for z, y in zip(zs, ys)] + [(sg * F, 0, z1)]], VEG,
-                    s.col(st.leaf))
-        else:
-            hb = rng.uniform(*st.building_h)
-            colour = np.multiply(s.col(st.facades[rng.integers(len(st.facades))], 18), shade)
-            s.faces([side_rect(sg * F, z0, z1, 0, hb)], BUILDING, tuple(colour))
-            ys, zs = np.arange(2.2, hb - 1.6, 3.2), np.arange(z0 + 1, z1 - 1.4, 2.8)
-            zs = zs[1.3 * s.f * F / zs ** 2 > 0.8]  # skip windows narrower than a pixel
-            win = s.col((60, 66, 80) if rng.random() < 0.6 else (150, 160, 175), 15)
-            if len(ys) and len(zs):
-                s.faces([side_rect(sg * (F - .02), z, z + 1.3, y, y + 1.5) for y in ys for z in zs], None, win)
-        z0 = z1
-    z0 = rng.uniform(4, 14)
-    while z0 < 0.7 * zfar:  # walls, fences and hedges along the outer edge of the sidewalk
-        z1, kind = z0 + rng.uniform(4, 16), rng.choice([WALL, FENCE, VEG, 0], p=st.edge_p)
-        hgt, c = rng.uniform(0.8, 2.2), s.col({WALL: st.wall, FENCE: st.fence, VEG: st.leaf, 0: st.wall}[kind], 16)
-        if kind == WALL:  # blocks with staggered joints, under a light coping
-            s.faces([side_rect(sg * Wk, z0, z1, 0, hgt)], WALL, c)
-            coping = tuple(np.minimum(255, 1.3 * np.asarray(c)))
-            s.faces([side_rect(sg * Wk, z0, z1, hgt - .14, hgt + .06)], WALL, coping)
-            ys, j = np.arange(0.4, hgt - .1, 0.4), s.col((70, 68, 66))
-            s.lines([(sg * Wk, y, z0) for y in ys], [(sg * Wk, y, z1) for y in ys], None, j)
-            a = [(sg * Wk, y - .4, z) for k, y in enumerate(ys) for z in np.arange(z0 + .45 * (k % 2), z1, .9)]
-            s.lines(a, [(X, y + .4, z) for X, y, z in a], None, j)
-        elif kind == FENCE:  # see-through lattice: dark gaps and light bars, all labelled fence
-            s.faces([side_rect(sg * Wk, z0, z1, 0, hgt)], FENCE, tuple(0.45 * np.asarray(c)))
-            zb = np.arange(z0, z1, 0.3)
-            s.lines([(sg * Wk, 0, z) for z in zb], [(sg * Wk, hgt + .1, z) for z in zb], None, c)
-            s.lines([(sg * Wk, y, z0) for y in (.15, hgt)], [(sg * Wk, y, z1) for y in (.15, hgt)], None, c, 2)
-        elif kind == VEG:  # hedge
-            s.faces([side_rect(sg * Wk, z0, z1, 0, 0.7 * hgt)], VEG, c)
-        z0 = z1 + rng.uniform(0, 8)
+    _facades(s, sg, F, zfar, green)
+    _edges(s, sg, Wk, zfar)
     if rng.random() < st.trees * green + 0.05:  # a row of street trees
         Xt = sg * (Wk - 0.7 if F - Wk < 1.5 else (Wk + F) / 2)
         for z in np.arange(rng.uniform(4, 12), 70, rng.uniform(*st.tree_gap)):
