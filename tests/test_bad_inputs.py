@@ -182,6 +182,7 @@ def rewrite_label(path):
     cv2.imwrite(str(path), y)
 
 
+@pytest.mark.e2e
 def test_an_edited_label_after_a_run_reruns_what_read_it(real_run):
     workdir, root, target = real_run
     assert planned_rules(workdir, target)[0] == set()  # nothing to be done

@@ -20,6 +20,7 @@ def evidence_config():
     return config
 
 
+@pytest.mark.e2e
 def test_evidence_target_end_to_end(tmp_path):
     proc = snakemake(tmp_path, "--cores", "2", "evidence", config=evidence_config())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]

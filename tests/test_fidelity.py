@@ -214,6 +214,7 @@ def test_cityscapes_preset_plans_with_the_authors_family(authors_root, authors_w
     assert len(split_command) == 1 and "--family dars" in split_command[0]
 
 
+@pytest.mark.e2e
 def test_the_cpu_check_preset_runs_round0_on_a_real_layout_tree(authors_root, tmp_path):
     """README "Use your own data": the CPU check reads the tree, the authors' list, trains a few
     steps and (asked for miou.json) evaluates, on the same family as the paper preset."""

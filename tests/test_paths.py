@@ -20,6 +20,7 @@ from dars.paths import (
 )
 
 
+@pytest.mark.e2e
 def test_pipeline_runs_with_spaces_and_non_ascii_in_every_path(tmp_path):
     workdir = tmp_path / "mes données ü"
     # The root is absolute (as a real dataset's is); the dataset's name puts a space and

@@ -197,6 +197,7 @@ def test_tables_show_each_rows_prior_distance(tmp_path):
     assert [tables.fmt(vals[-1]) for _, vals in table.rows] == ["–", "0.1300 ± 0.0361", "–"]
 
 
+@pytest.mark.e2e
 def test_the_workflow_records_every_priors_distance_on_the_uda_chain(tmp_path):
     """prior.json (the source prior, DARS(SD)), prior_td.json and prior_est.json of a UDA run record
     D_KL to the target's val labels; the estimate is built from the round-0 teacher's shards."""

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from helpers import REPO, SNAKEMAKE, tiny_config, write_cityscapes_tree
 
+pytestmark = [pytest.mark.slurm, pytest.mark.e2e]  # every test runs Snakemake jobs through Slurm
 # The repository's profile, then the test cluster's overrides (small limits, one thread per
 # stage, squeue for job states, ...).
 PROFILES = ["--profile", str(REPO / "slurm"), "--profile", str(REPO / "tests/slurm-ci")]

@@ -8,6 +8,7 @@ from dars import paper
 from dars.io import DarsError
 
 
+@pytest.mark.e2e
 def test_uda_chain_trains_on_the_source_and_labels_the_target(tmp_path):
     run = "results/synthetic_uda/split0/seed0"
     targets = [f"{run}/{m}/round1/miou.json" for m in ("dars", "dars_td", "st")] + [f"{run}/round0/miou.json"]

@@ -17,6 +17,7 @@ def finished_run(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.e2e
 def test_the_default_run_ends_with_the_finding(finished_run):
     """The console's closing table: every method at rounds 1 and 2 with its gain against the
     control, then the two gates with their numbers (dars.finding)."""
@@ -49,6 +50,7 @@ def test_the_default_run_ends_with_the_finding(finished_run):
     assert all(ok == ("PASS" in g) for ok, g in zip((finding["converged"], finding["label_limited"]), gates))
 
 
+@pytest.mark.e2e
 def test_pipeline_produces_every_artifact(finished_run):
     res = finished_run / "results/synthetic/split4"
     agg = json.loads((res / "round2/miou.json").read_text())
@@ -77,6 +79,7 @@ def test_pipeline_produces_every_artifact(finished_run):
     assert not list(res.glob("seed*/**/work/last.pt"))
 
 
+@pytest.mark.e2e
 def test_rerun_is_a_no_op(finished_run):
     proc = snakemake(finished_run, "-n", "--cores", "2")
     assert proc.returncode == 0
@@ -162,6 +165,7 @@ def test_a_tree_that_needs_prepare_fails_the_plan_naming_the_command(tmp_path):
     assert f"python -m dars prepare cityscapes {root}" in proc.stdout + proc.stderr
 
 
+@pytest.mark.e2e
 def test_a_failed_stage_shows_its_own_message_on_the_console(tmp_path):
     root = write_cityscapes_tree(tmp_path / "cityscapes")
     label = sorted((root / "gtFine/train").rglob("*_labelTrainIds.png"))[0]
