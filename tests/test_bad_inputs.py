@@ -89,6 +89,7 @@ def pseudo_labels(base, root, round_dir, alpha):
     return round_dir / "pseudo_labels.txt"
 
 
+@pytest.mark.e2e  # over 30 s
 def test_resume_after_a_changed_alpha_starts_afresh(teacher, tmp_path):
     base, root = teacher
     student = dict(TRAIN_SETTINGS, round=1, mode="pseudo", epochs=2)

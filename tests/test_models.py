@@ -37,6 +37,7 @@ def test_pspnet50_structure_and_parameter_count():
     assert c3.shape[-1] == 8 and c4.shape[1] == 2048  # output stride 8
 
 
+@pytest.mark.e2e  # over 30 s
 def test_pspnet50_forward_backward_at_713():
     torch.manual_seed(0)
     model = build_model("pspnet50", 19).train()

@@ -149,6 +149,7 @@ def test_bf16_autocast_and_channels_last_on_cpu(data, tmp_path):
     assert not torch.equal(fp32["classifier.weight"], model.state_dict()["classifier.weight"])
 
 
+@pytest.mark.e2e  # over 30 s
 def test_compiled_training_matches_eager_and_saves_plain_weights(data, tmp_path):
     """torch.compile (inductor, ~1 min on these cores) computes the same steps up to float
     rounding, and the checkpoint loads into a plain model: same keys, close values."""
@@ -197,6 +198,7 @@ def test_two_ranks_equal_one_rank(data, tmp_path, monkeypatch):
     load_model(tmp_path / "two.pt", "cpu")  # loads into a plain single-process model
 
 
+@pytest.mark.e2e  # over 30 s
 def test_sigterm_to_one_rank_stops_both_and_rerun_resumes_exactly(data, tmp_path):
     """SIGTERM to rank 1 only: both ranks stop after the same step, rank 0 saves work/last.pt,
     and a rerun (all ranks load it, each its own RNG state) ends with exactly the weights of an
@@ -237,6 +239,7 @@ def test_sigterm_to_one_rank_stops_both_and_rerun_resumes_exactly(data, tmp_path
     assert ref["history"] == got["history"]
 
 
+@pytest.mark.e2e  # over 30 s
 def test_nproc_relaunches_under_torchrun_as_the_workflow_runs_it(data, tmp_path):
     """`python -m dars train --nproc 2` (what the rules run with DARS_TRAIN_GPUS=2) re-executes
     itself as two DDP ranks and gives exactly an explicit torchrun run's weights."""
