@@ -7,6 +7,7 @@ CUDA), the settings dict and the resume fingerprint. `work_dir/last.pt` is the r
 a rerun whose fingerprint (settings less runtime-only ones, teacher bytes, training data)
 equals the saved one continues from it bit-for-bit on CPU; otherwise it says what changed and
 starts afresh."""
+import pickle
 import sys
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def read_checkpoint(path):
         raise DarsError(f"{path}: checkpoint not found")
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DarsError(f"{path}: not a readable checkpoint ({first}); it is damaged or truncated: delete it "
                         f"and rerun the job that writes it (snakemake --forcerun {path})") from None

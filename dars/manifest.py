@@ -10,15 +10,6 @@ from pathlib import Path
 from .io import DarsError, rebuild_hint
 from .paths import RESULTS
 
-
-def __getattr__(name):
-    """Aliases of dars.data.digests for tests/test_bad_inputs.py, until it imports them from there;
-    loaded on first use, as the plan imports this module and no label code."""
-    if name in ("list_digest", "manifest_path"):
-        from .data import digests
-        return getattr(digests, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 DIRECTORY_MANIFESTS = {  # manifest file -> (the rule that writes the directory, its files)
     "stats.json": ("pseudo_label", lambda d, m: {f"{im['id']}.png": im.get("size") for im in m.get("images", [])}),
     "index.json": ("infer", lambda d, m: _shard_files(m)),

@@ -5,7 +5,6 @@ import numpy as np
 
 from .data.layouts import DEFAULT_LAYOUT, class_set, find_pairs
 from .data.lists import read_list
-from .inputs import has_val_labels  # noqa: F401 -- alias for tests/test_prior.py (the plan's listing is dars.inputs)
 from .io import DarsError, read_json, read_label, write_json
 from .metrics import kl_divergence
 

@@ -36,7 +36,7 @@ from .records import (
     tail_classes,
     to_nan,
 )
-from .render import MINUS, TAIL_MARK, Table, fmt  # noqa: F401 (fmt: test_prior.py's name, now dars.render.fmt)
+from .render import MINUS, TAIL_MARK, Table
 from .specs import load_spec, spec_inputs
 
 LABELS = {"miou": "mIoU (%)", "kl_true_pseudo": "D_KL(true ‖ pseudo)", "kl_true_prior": "D_KL(true ‖ prior)"}

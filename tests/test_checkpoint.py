@@ -47,9 +47,7 @@ def test_equal_payloads_give_identical_bytes_however_their_objects_were_made(tmp
     assert (tmp_path / "a/model.pt").read_bytes() == (tmp_path / "b/last.pt").read_bytes()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", pytest.param("garbage", marks=pytest.mark.xfail(
-    strict=True, reason="bug: read_checkpoint does not catch pickle.UnpicklingError, which torch.load raises for "
-    "a file that is neither a zip archive nor a pickle (a traceback, not the named error)"))])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
 def test_a_damaged_checkpoint_is_named_with_the_fix(tmp_path, damage):
     path = tmp_path / "seed0/round0/model.pt"
     save_checkpoint(path, payload("lite", []))

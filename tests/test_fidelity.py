@@ -284,7 +284,9 @@ def test_the_torchvision_opt_out_is_recorded_as_a_departure(config, tmp_path):
     names = ["a", "b"]
     record = dict(identity, split_source="random", protocol="whole", class_names=names, iou=[0.5, 0.5], miou=0.5)
     (tmp_path / "miou.json").write_text(json.dumps(record))
-    method_table([tmp_path / "miou.json"], tmp_path / "t.csv", tmp_path / "t.md")
+    spec = {"kind": "per_class", "corner": "method", "title": "Per-class IoU", "gains": [],
+            "rows": {"round 0": [str(tmp_path / "miou.json")]}}
+    method_table(spec, tmp_path / "t.csv", tmp_path / "t.md")
     caption = (tmp_path / "t.md").read_text()
     assert "The runs depart from the authors' recipe: backbone_weights: torchvision's" in caption
 

@@ -11,8 +11,9 @@ import dars.io
 import dars.prior
 import dars.shards
 from dars.infer import sample_pixels
+from dars.inputs import has_val_labels
 from dars.metrics import kl_divergence
-from dars.prior import estimate_target_prior, has_val_labels, posterior_mean, prior_est_stage, prior_stage
+from dars.prior import estimate_target_prior, posterior_mean, prior_est_stage, prior_stage
 from dars.shards import Shard, ShardWriter
 
 
@@ -172,7 +173,7 @@ def test_tables_show_each_rows_prior_distance(tmp_path):
     the seeds' prior.json kl_true_prior, – for rows without a prior (round 0, ST, CBST)."""
     import pandas as pd
 
-    from dars import tables
+    from dars import render, tables
     from dars.io import write_json
     base = [put(tmp_path, "baseline", s, 0, [0.9, 0.6, 0.1, None]) for s in range(3)]
     dars = [put(tmp_path, "dars", s, 1, [0.9, 0.6, 0.2, None], labeler="dars", alpha=0.2, kl=0.01) for s in range(3)]
@@ -194,7 +195,7 @@ def test_tables_show_each_rows_prior_distance(tmp_path):
     spec.update(kind="per_class", gains=[["DARS", "Source only"]])
     table = tables.build_table(spec)
     assert table.columns[-1] == "D_KL(true ‖ prior)"
-    assert [tables.fmt(vals[-1]) for _, vals in table.rows] == ["–", "0.1300 ± 0.0361", "–"]
+    assert [render.fmt(vals[-1]) for _, vals in table.rows] == ["–", "0.1300 ± 0.0361", "–"]
 
 
 @pytest.mark.e2e
