@@ -48,6 +48,7 @@ rule paper:
     input:
         expand(f"{PAPER}/{{table}}.html", table=dars.paper.TABLES),
         expand(f"{PAPER}/{{figure}}.png", figure=dars.paper.FIGURES),
+        f"{PAPER}/summary.html",  # each table beside the published one, with a direction verdict
 
 
 rule evidence:

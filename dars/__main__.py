@@ -30,6 +30,7 @@ STAGES = {  # command: (module, one-line help)
     "inspect": ("dars.inspect", "summarise any stage output; optionally render an overlay PNG"),
     "paper-table": ("dars.tables", "a supplementary table (S1-S7) from a JSON spec"),
     "paper-figure": ("dars.figures", "a supplementary figure (PNG) from a JSON spec"),
+    "paper-summary": ("dars.verdicts", "S1-S7 beside the published tables, one direction verdict each"),
     "evidence": ("dars.evidence", "the evidence tables: gates, paired gains, pseudo-label diagnostics"),
     "finding": ("dars.finding", "the default target's finding: evidence tables plus the closing table"),
 }

@@ -10,7 +10,7 @@ by their role (dars.specs.Row: round 0, the control, a labeler), never by their 
 Spec building only: it imports no pandas or renderer (a dry run builds these specs)."""
 from .config import dataset, layout_of, round_methods
 from .io import DarsError
-from .paths import Stage, report_file, run_file, seed_file
+from .paths import PAPER, Stage, report_file, run_file, seed_file
 from .specs import CONTROL, ROUND0, first, method_prior, preset_stage, typed_rows, versus
 
 TABLES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7")
@@ -114,7 +114,8 @@ class _Paper:
                   title=f"Table S6: per-class IoU at round 1, domain adaptation ({self.uda})",
                   rows=uda_rows, val_prior=self.val_prior(self.uda),
                   gains=_paired_comparisons(typed_rows(self.config, compare)))
-        s7 = dict(base, kind="kl", corner="method", baseline=next(iter(uda_rows)),
+        head = first(typed_rows(self.config, compare), ROUND0)
+        s7 = dict(base, kind="kl", corner="method", baseline=head.label if head else next(iter(uda_rows)),
                   title=f"Table S7: pseudo-label distribution vs the true target distribution ({self.uda}, round 1)",
                   rows=uda_rows,
                   pseudo_stats={k: self.cell(Stage(v, 1), ds=self.uda, split=0, file="pseudo_stats.json")
@@ -155,10 +156,10 @@ class _Paper:
 
 def _paired_comparisons(rows_, pairs=()):
     """The gain rows ([label a, label b]) of a per-class table ([specs.Row]): every method against
-    the first row (round 0 or source only) and against the supervised control (the first row of
+    the round-0 row (round 0 or source only; else the first row) and against the supervised control (the first row of
     role control), then `pairs` ((Row, Row): S4's DARS against CBST and ST; S6 and the run report
     have none); records.paired_gain makes each a per-seed difference."""
-    head, control = rows_[0], first(rows_, CONTROL)
+    head, control = first(rows_, ROUND0) or rows_[0], first(rows_, CONTROL)
     gains = [[r.label, head.label] for r in rows_[1:]]
     gains += [[r.label, control.label] for r in rows_[1:] if control and r is not control]
     return gains + [[a.label, b.label] for a, b in pairs]
@@ -208,6 +209,17 @@ def table_spec(config, name):
     if name not in specs:
         raise DarsError(f"paper table {name!r} unknown; tables are {', '.join(specs)}")
     return specs[name]
+
+
+def summary_spec(config):
+    """What dars.verdicts reads: the tables' CSVs, the role of each row of the per-class tables
+    (which row is round 0, the control, DARS, ...) and the split S4 is at."""
+    paper = _Paper(config)
+    p = paper.p
+    roles = {"s4": {r.label: r.role for r in paper.compare},
+             "s6": {r.label: r.role for r in typed_rows(config, p["uda_compare"])}}
+    roles["s7"] = roles["s6"]
+    return {"tables": {t: f"{PAPER}/{t}.csv" for t in TABLES}, "roles": roles, "split": f"1/{paper.split}"}
 
 
 def figure_spec(config, name):

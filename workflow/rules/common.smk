@@ -297,6 +297,10 @@ def get_paper_table_inputs(wildcards):
     return dars.specs.spec_inputs(_config(dars.paper.table_spec, wildcards.table))
 
 
+def get_paper_summary_spec(wildcards):
+    return json.dumps(_config(dars.paper.summary_spec))
+
+
 def get_paper_figure_spec(wildcards):
     return json.dumps(_config(dars.paper.figure_spec, wildcards.figure))
 

@@ -37,3 +37,24 @@ rule paper_figure:
         ENV
     shell:
         "python -m dars paper-figure --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule paper_summary:
+    input:
+        expand(f"{PAPER}/{{table}}.csv", table=dars.paper.TABLES),
+    output:
+        md=f"{PAPER}/summary.md",
+        csv=f"{PAPER}/summary.csv",
+        html=report(f"{PAPER}/summary.html", caption="../report/summary.rst", category="Tables",
+                    labels={"table": "S1-S7 vs published"}),
+    params:
+        spec=get_paper_summary_spec,
+    log:
+        "logs/paper/summary.log",
+    benchmark:
+        "benchmarks/paper/summary.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m dars paper-summary --spec {params.spec:q} --out-md {output.md:q} --out-csv {output.csv:q} "
+        "--out-html {output.html:q} > {log:q} 2>&1"
