@@ -47,6 +47,7 @@ def test_paper_target_plans_every_table_and_figure(tmp_path):
         assert f"results/paper/{name}.html" in out
     for name in paper.FIGURES:
         assert f"results/paper/{name}.png" in out
+    assert "results/paper/summary.html" in out  # the tables beside the published ones
     # Sweeps share the chain they continue: no round-1 run of a sweep-only preset is planned.
     assert "dars_a30/round1" not in out and "dars_a30/round2" in out
     assert "round0_none" in out and "split1/seed2/round0_scaling" in out
@@ -59,7 +60,10 @@ def test_paper_specs_resolve_presets_into_runs():
     assert list(s1["columns"]) == ["20%", "30%", "40%", "50%", "60%"]
     assert s1["columns"]["30%"] == [f"results/synthetic_evidence/split8/seed{s}/dars_a30/round2/miou.json"
                                     for s in (0, 1, 2)]
-    assert s1["min_seeds"] == 3
+    assert all(paper.table_spec(config, t)["min_seeds"] >= 3 for t in paper.TABLES)  # paired, 3 seeds
+    summary = paper.summary_spec(config)
+    assert summary["tables"]["s7"] == "results/paper/s7.csv" and summary["split"] == "1/8"
+    assert summary["roles"]["s4"]["supervised"] == "control" and summary["roles"]["s7"]["DARS (TD)"] == "dars_td"
     s3 = paper.table_spec(config, "s3")
     assert s3["rows"]["none"][0] == "results/synthetic_evidence/split1/seed0/round0_none/miou.json"
     s6 = paper.table_spec(config, "s6")
