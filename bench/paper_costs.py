@@ -71,7 +71,8 @@ def costs(workdir):
 
 
 def markdown(rows):
-    lines = ["| table | jobs | trainings | job-seconds | CPU-seconds | added jobs | added trainings | added job-seconds |",
+    lines = ["| table | jobs | trainings | job-seconds | CPU-seconds | added jobs | added trainings "
+             "| added job-seconds |",
              "|:---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['table']} | {r['jobs']} | {r['trainings']} | {r['job_s']:.0f} | {r['cpu_s']:.0f} | "

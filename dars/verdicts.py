@@ -150,7 +150,8 @@ def iterative_verdict(cells):
         parts.append(f"{c}: round 2 − round 1 {_pct(g)}, round 2 − Baseline {_pct(gains[c])}")
     if len(gains) >= 2:
         a, b = list(gains)[:2]
-        parts.append(f"gain over Baseline larger at {a} than at {b}: {'yes' if gains[a].mean > gains[b].mean else 'no'}")
+        larger = "yes" if gains[a].mean > gains[b].mean else "no"
+        parts.append(f"gain over Baseline larger at {a} than at {b}: {larger}")
     return ("agrees" + noise if ok else "differs" + noise), "; ".join(parts)
 
 

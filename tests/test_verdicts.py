@@ -1,7 +1,10 @@
 """The paper summary: each table's direction verdict against the published one, from the tables'
 CSVs (hand-made here, so every verdict below is known in advance)."""
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import yaml
 
 from dars import published, verdicts
 from dars.io import DarsError
@@ -127,8 +130,6 @@ def test_the_csv_round_trip_keeps_per_seed_values(tmp_path):
 
 
 def test_published_rows_use_the_configs_labels():
-    import yaml
-    from pathlib import Path
     paper = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["paper"]
     for table, key in (("s1", "alpha_sweep"), ("s2", "scale_sweep"), ("s3", "augment_ablation"),
                        ("s4", "compare"), ("s7", "uda_compare")):
