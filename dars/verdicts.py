@@ -123,7 +123,7 @@ def per_class_verdict(name, cells, roles):
             wins[top] = wins.get(top, 0) + 1
     text += "; best per class: " + ", ".join(f"{k} {n}" for k, n in sorted(wins.items(), key=lambda x: -x[1]))
     tails = {row: cells[(row, "tail")] for row in mious if (row, "tail") in cells}
-    if tails:
+    if tails and max(v.mean for v in tails.values()) > 0:
         best_tail = max(tails, key=lambda k: tails[k].mean)
         text += f"; best tail mIoU: {best_tail} ({_pct(tails[best_tail])})"
     control = _row_by_role(roles, CONTROL)
@@ -220,7 +220,7 @@ def markdown(gate_lines, rows):
 
 
 STYLE = "table{border-collapse:collapse;font:13px sans-serif}" + render.CELL_CSS + \
-        "td{white-space:normal;text-align:left}p,li{font:13px sans-serif}"
+        "td,th{white-space:normal;text-align:left;vertical-align:top}p,li{font:13px sans-serif}"
 
 
 def html(gate_lines, rows):
