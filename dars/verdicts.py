@@ -22,6 +22,7 @@ from .render import MINUS, fmt
 from .specs import CONTROL, ROUND0, load_spec
 
 MIOU = "mIoU"
+NOISE = " (within seed noise)"  # a verdict's mark when a seed reverses the deciding difference
 
 
 def read_cells(csv):
@@ -55,7 +56,7 @@ def by_label(cells, metric="miou"):
 
 def settled(g):
     """'' when every seed's difference has the mean's sign, else the noise mark."""
-    return "" if g is not None and g.n >= 2 and g.wins == g.n else " (within seed noise)"
+    return "" if g is not None and g.n >= 2 and g.wins == g.n else NOISE
 
 
 def _pct(v):
@@ -70,13 +71,13 @@ def sweep_verdict(name, cells):
     ours = max(mious, key=lambda k: mious[k].mean)
     if pub["best"] not in mious:
         return "differs", f"the paper's best row {pub['best']!r} is not in this table"
-    g = paired_gain(mious[ours], mious[pub["best"]])
     if ours == pub["best"]:
         second = max((k for k in mious if k != ours), key=lambda k: mious[k].mean)
         g = paired_gain(mious[ours], mious[second])
         text = f"best: {ours} ({_pct(mious[ours])}), ahead of {second} by {_pct(g)}"
         verdict = "agrees" + settled(g)
     else:
+        g = paired_gain(mious[ours], mious[pub["best"]])
         text = f"best: {ours} ({_pct(mious[ours])}); {ours} {MINUS} {pub['best']} = {_pct(g)}"
         verdict = "differs" + settled(g)
     if ref is not None:
@@ -94,7 +95,7 @@ def order_verdict(values, order, lower_first=False, what="mIoU"):
         return "differs", f"fewer than two of the paper's rows ({', '.join(order)}) are in this table"
     ranked = sorted(labels, key=lambda k: values[k].mean * (1 if lower_first else -1))
     steps = [paired_gain(values[a], values[b]) for a, b in zip(labels, labels[1:])]
-    noise = "" if all(settled(s) == "" for s in steps) else " (within seed noise)"
+    noise = "" if all(settled(s) == "" for s in steps) else NOISE
     text = f"{what}: " + (" < " if lower_first else " > ").join(f"{k} {fmt(values[k], 2)}" for k in ranked)
     return ("agrees" if ranked == labels else "differs") + noise, text
 
@@ -163,7 +164,7 @@ def kl_verdict(cells):
     kl_verdict_, kl_text = order_verdict(kls, pub["kl_order"], lower_first=True, what="D_KL(true ‖ pseudo)")
     miou_verdict, miou_text = order_verdict(mious, pub["order"])
     verdict = "agrees" if kl_verdict_.startswith("agrees") and miou_verdict.startswith("agrees") else "differs"
-    noise = " (within seed noise)" if "noise" in kl_verdict_ + miou_verdict else ""
+    noise = NOISE if kl_verdict_.endswith(NOISE) or miou_verdict.endswith(NOISE) else ""
     return verdict + noise, f"{kl_text} ({kl_verdict_}); {miou_text} ({miou_verdict})"
 
 
