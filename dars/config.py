@@ -212,6 +212,10 @@ def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=N
                  batch_size=t.get("pretrain_batch_size") or t["batch_size"])
         if t.get("pretrain_steps"):
             s["steps"] = t["pretrain_steps"]
+        budget = t.get("pretrain_budget", 1.0)
+        if budget != 1.0:  # a cheaper variant: its length scaled, every other setting kept
+            key = "steps" if "steps" in s else "epochs"
+            s[key] = max(1, round(s[key] * budget))
     else:
         # Progressive strategy: round k enlarges round 0's scale range to
         # [s_min (1 - beta_min), s_max (1 + beta_max)].

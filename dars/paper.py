@@ -78,7 +78,8 @@ class _Paper:
                        title=f"Table S2: scale-range enlargement of round {last} ({self.ds}, {frac} split, DARS)",
                        rows={k: self.cell(preset_stage(v, last)) for k, v in p["scale_sweep"].items()})
         t["s3"] = dict(base, kind="sweep", orientation="column", corner="augmentation",
-                       title=f"Table S3: augmentation ablation under full supervision ({self.ds}, all labels, round 0)",
+                       title=f"Table S3: augmentation ablation under full supervision ({self.ds}, all labels, "
+                             f"round 0{self.ablation_budget()})",
                        rows={k: self.cell(Stage.round0(v), split=1) for k, v in p["augment_ablation"].items()})
         rows = {k: self.cell(preset_stage(v, 1)) for k, v in p["compare"].items()}
         gains = _paired_comparisons(self.compare, versus(self.compare))
@@ -89,6 +90,19 @@ class _Paper:
         t["s5"] = self.iterative(base)
         t.update(self.uda_tables(base))
         return t
+
+    def ablation_budget(self):
+        """', at 4,000 of round 0's 8,000 steps' when S3's presets shorten round 0 (pretrain_budget),
+        for its caption (dars.config.train_settings applies it)."""
+        t = {**self.config["train"], **(dataset(self.config, self.ds).get("train") or {})}
+        unit = "steps" if t.get("pretrain_steps") else "epochs"
+        full = t.get("pretrain_steps") or t["pretrain_epochs"]
+        lengths = set()
+        for v in self.p["augment_ablation"].values():
+            tv = {**t, **self.config["pretrain_presets"][v]}
+            lengths.add(max(1, round((tv.get("pretrain_steps") or tv["pretrain_epochs"]) * tv.get("pretrain_budget", 1.0))))
+        lengths = sorted(lengths)
+        return "" if lengths == [full] else f", at {'/'.join(f'{n:,}' for n in lengths)} of its {full:,} {unit}"
 
     def iterative(self, base):
         """S5: DARS over rounds per split, with round 0, the supervised control and the oracle."""

@@ -81,6 +81,19 @@ def test_a_pretrain_preset_must_be_configured():
         cfg.train_settings(validated(), "synthetic", None, 0, 0, "nope")
 
 
+def test_a_pretrain_preset_may_shorten_round_0_and_keeps_everything_else():
+    config = validated()
+    full = cfg.train_settings(config, "synthetic", None, 0, 0)
+    none = cfg.train_settings(config, "synthetic", None, 0, 0, "none")
+    assert config["pretrain_presets"]["none"]["pretrain_budget"] == 0.5
+    assert (full["epochs"], none["epochs"]) == (3, 2)  # 3 epochs at half: rounded, at least 1
+    assert "steps" not in none and none["base_lr"] == full["base_lr"]
+    config["datasets"]["synthetic"]["train"] = {"pretrain_steps": 8000}
+    assert cfg.train_settings(config, "synthetic", None, 0, 0, "none")["steps"] == 4000
+    assert cfg.train_settings(config, "synthetic", None, 0, 0)["steps"] == 8000
+    assert "pretrain_budget" not in cfg.train_settings(config, "synthetic", "dars", 1, 0, split=4)
+
+
 def test_the_run_identity_names_the_method_and_its_teacher():
     config = validated()
     config["methods"]["dars_a30"] = {"labeler": "dars", "continues": "dars", "alpha": [0.2, 0.3]}

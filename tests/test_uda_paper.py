@@ -66,6 +66,7 @@ def test_paper_specs_resolve_presets_into_runs():
     assert summary["roles"]["s4"]["supervised"] == "control" and summary["roles"]["s7"]["DARS (TD)"] == "dars_td"
     s3 = paper.table_spec(config, "s3")
     assert s3["rows"]["none"][0] == "results/synthetic_evidence/split1/seed0/round0_none/miou.json"
+    assert s3["title"].endswith("round 0, at 4,000 of its 8,000 steps)")  # half the budget, said so
     s6 = paper.table_spec(config, "s6")
     assert s6["rows"]["DARS (TD)"][1] == "results/synthetic_uda/split0/seed1/dars_td/round1/miou.json"
     config["paper"]["alpha_sweep"]["70%"] = "nonexistent"
