@@ -100,7 +100,8 @@ class _Paper:
         lengths = set()
         for v in self.p["augment_ablation"].values():
             tv = {**t, **self.config["pretrain_presets"][v]}
-            lengths.add(max(1, round((tv.get("pretrain_steps") or tv["pretrain_epochs"]) * tv.get("pretrain_budget", 1.0))))
+            length = tv.get("pretrain_steps") or tv["pretrain_epochs"]
+            lengths.add(max(1, round(length * tv.get("pretrain_budget", 1.0))))
         lengths = sorted(lengths)
         return "" if lengths == [full] else f", at {'/'.join(f'{n:,}' for n in lengths)} of its {full:,} {unit}"
 
