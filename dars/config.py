@@ -180,6 +180,15 @@ def schedule(config, dataset_name, split, method):
     return {k: preset.get(k, base.get(k, config["schedule"].get(k))) for k in ("alpha", "scale_enlarge")}
 
 
+def pretrain_length(t):
+    """(length, "steps" | "epochs") of round 0 under the merged train: keys `t`: pretrain_steps if
+    set (whatever the split size), else pretrain_epochs; a cheaper variant (pretrain_budget < 1)
+    scales it, every other setting kept."""
+    unit = "steps" if t.get("pretrain_steps") else "epochs"
+    full = t.get("pretrain_steps") or t["pretrain_epochs"]
+    return max(1, round(full * t.get("pretrain_budget", 1.0))), unit
+
+
 def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=None, split=None):
     """Resolved settings of one training run (round 0: method is None; `pretrain_preset` names a
     round-0 variant from `pretrain_presets`, e.g. the augmentation ablation)."""
@@ -210,12 +219,8 @@ def train_settings(config, dataset_name, method, round_, seed, pretrain_preset=N
     if round_ == 0:
         s.update(mode="pretrain", epochs=t["pretrain_epochs"], scale_range=t["scale_range"],
                  batch_size=t.get("pretrain_batch_size") or t["batch_size"])
-        if t.get("pretrain_steps"):
-            s["steps"] = t["pretrain_steps"]
-        budget = t.get("pretrain_budget", 1.0)
-        if budget != 1.0:  # a cheaper variant: its length scaled, every other setting kept
-            key = "steps" if "steps" in s else "epochs"
-            s[key] = max(1, round(s[key] * budget))
+        length, unit = pretrain_length(t)
+        s[unit] = length
     else:
         # Progressive strategy: round k enlarges round 0's scale range to
         # [s_min (1 - beta_min), s_max (1 + beta_max)].

@@ -8,7 +8,7 @@ spec lists every file it reads: a KL table lists the pseudo_stats.json of the ro
 has a labeler (config says which), so no rule guesses them from directory names. Rows are found
 by their role (dars.specs.Row: round 0, the control, a labeler), never by their printed label.
 Spec building only: it imports no pandas or renderer (a dry run builds these specs)."""
-from .config import dataset, layout_of, round_methods
+from .config import dataset, layout_of, pretrain_length, round_methods
 from .io import DarsError
 from .paths import PAPER, Stage, report_file, run_file, seed_file
 from .specs import CONTROL, ROUND0, first, method_prior, preset_stage, typed_rows, versus
@@ -95,14 +95,9 @@ class _Paper:
         """', at 4,000 of round 0's 8,000 steps' when S3's presets shorten round 0 (pretrain_budget),
         for its caption (dars.config.train_settings applies it)."""
         t = {**self.config["train"], **(dataset(self.config, self.ds).get("train") or {})}
-        unit = "steps" if t.get("pretrain_steps") else "epochs"
-        full = t.get("pretrain_steps") or t["pretrain_epochs"]
-        lengths = set()
-        for v in self.p["augment_ablation"].values():
-            tv = {**t, **self.config["pretrain_presets"][v]}
-            length = tv.get("pretrain_steps") or tv["pretrain_epochs"]
-            lengths.add(max(1, round(length * tv.get("pretrain_budget", 1.0))))
-        lengths = sorted(lengths)
+        full, unit = pretrain_length({**t, "pretrain_budget": 1.0})
+        lengths = sorted({pretrain_length({**t, **self.config["pretrain_presets"][v]})[0]
+                          for v in self.p["augment_ablation"].values()})
         return "" if lengths == [full] else f", at {'/'.join(f'{n:,}' for n in lengths)} of its {full:,} {unit}"
 
     def iterative(self, base):
